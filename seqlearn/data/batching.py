@@ -1,0 +1,315 @@
+"""Batching: pad token-id sequences and collate examples into batch-first tensors.
+
+Padded target positions hold :data:`IGNORE_INDEX`, so a loss such as
+``F.cross_entropy(logits.transpose(1, 2), batch.targets)`` skips them with no mask.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, NamedTuple, TypeAlias
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+from typing_extensions import final
+
+__all__ = [
+    "IGNORE_INDEX",
+    "ClassificationBatch",
+    "NextTokenBatch",
+    "NextTokenCollator",
+    "TokenIds",
+    "collate_classification",
+    "collate_next_token",
+    "pad_sequences",
+]
+
+IGNORE_INDEX: Final = -100
+"""Target value of padded positions; the default ``ignore_index`` of
+:func:`torch.nn.functional.cross_entropy`."""
+
+TokenIds: TypeAlias = Sequence[int] | Tensor
+"""Token ids of one sequence: a sequence of ints or a 1-D integer tensor."""
+
+
+def _as_ids(ids: TokenIds, position: int, device: torch.device | None = None) -> Tensor:
+    """Token ids as a 1-D int64 tensor; ``position`` names the sequence in errors."""
+    row = torch.as_tensor(ids, device=device)
+    if row.dim() != 1:
+        raise ValueError(
+            f"expected a 1-D sequence of token ids at position {position}, "
+            f"got shape {tuple(row.shape)}"
+        )
+    if row.numel() == 0:
+        return row.to(torch.int64)
+    if row.dtype == torch.bool or row.is_floating_point() or row.is_complex():
+        raise TypeError(f"expected integer token ids at position {position}, got {row.dtype}")
+    return row.to(torch.int64)
+
+
+def pad_sequences(
+    sequences: Sequence[TokenIds], *, padding_value: int = 0
+) -> tuple[Tensor, Tensor]:
+    """Pad sequences of token ids to the longest one.
+
+    Args:
+        sequences: Token ids of each sequence, as lists of ints or 1-D integer tensors;
+            sequences may be empty (their row is all padding).
+        padding_value: Value written after the end of each sequence.
+
+    Returns:
+        ``(padded, lengths)``: the int64 batch and the int64 length of each sequence. They
+        lie on the device of the first tensor among ``sequences``, else on the CPU.
+
+    Raises:
+        ValueError: If ``sequences`` is empty or one of them is not 1-D.
+        TypeError: If a sequence holds non-integer values.
+
+    Shape:
+        - padded: ``(B, T)`` with ``B = len(sequences)`` and ``T`` the longest length.
+        - lengths: ``(B,)``.
+
+    Example:
+        >>> padded, lengths = pad_sequences([[5, 6, 7], [8], []], padding_value=0)
+        >>> padded
+        tensor([[5, 6, 7],
+                [8, 0, 0],
+                [0, 0, 0]])
+        >>> lengths
+        tensor([3, 1, 0])
+    """
+    if len(sequences) == 0:
+        raise ValueError("expected at least one sequence to pad, got an empty list")
+    device = next((seq.device for seq in sequences if isinstance(seq, Tensor)), None)
+    rows = [_as_ids(seq, position, device) for position, seq in enumerate(sequences)]
+    lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64, device=device)
+    padded = pad_sequence(rows, batch_first=True, padding_value=padding_value)  # (B, T)
+    return padded, lengths
+
+
+class NextTokenBatch(NamedTuple):
+    """A batch for next-token prediction (a character-level language model).
+
+    ``targets[b, t]`` is the token that follows ``inputs[b, t]``; positions at or after
+    ``lengths[b]`` hold padding in ``inputs`` and :data:`IGNORE_INDEX` in ``targets``.
+
+    Shape:
+        - inputs: ``(B, T)`` int64 token ids.
+        - lengths: ``(B,)`` int64 number of valid steps of each row.
+        - targets: ``(B, T)`` int64 token ids, :data:`IGNORE_INDEX` in padding.
+        - categories: ``(B,)`` int64 category of each row (e.g. a name's language).
+
+    Example:
+        >>> batch = collate_next_token([([1, 2], 0)], eos_id=9)
+        >>> batch.to("cpu").targets
+        tensor([[2, 9]])
+    """
+
+    inputs: Tensor
+    lengths: Tensor
+    targets: Tensor
+    categories: Tensor
+
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> NextTokenBatch:
+        """Move every tensor to ``device``.
+
+        Args:
+            device: Target device.
+            non_blocking: Passed to :meth:`torch.Tensor.to` (useful with pinned memory).
+
+        Returns:
+            A new batch on ``device``.
+
+        Example:
+            >>> batch = collate_next_token([([1], 3)], eos_id=9).to("cpu")
+            >>> batch.categories.device
+            device(type='cpu')
+        """
+        return NextTokenBatch(*(t.to(device, non_blocking=non_blocking) for t in self))
+
+
+def collate_next_token(
+    examples: Sequence[tuple[TokenIds, int]],
+    *,
+    eos_id: int,
+    bos_id: int | None = None,
+    pad_id: int = 0,
+) -> NextTokenBatch:
+    """Collate ``(token ids, category)`` examples into a :class:`NextTokenBatch`.
+
+    Without ``bos_id`` (the lecture's setup) the model reads the ids and predicts each
+    next one, then EOS: ``inputs = ids``, ``targets = ids[1:] + [eos_id]``, and the length
+    is ``len(ids)``. With ``bos_id`` it also predicts the first id:
+    ``inputs = [bos_id] + ids``, ``targets = ids + [eos_id]``, length ``len(ids) + 1``.
+
+    Args:
+        examples: ``(ids, category)`` pairs; ``ids`` are the token ids of one sequence.
+        eos_id: Id of the end-of-sequence token, the target after the last id.
+        bos_id: Id of a beginning-of-sequence token prepended to the inputs, or ``None``.
+        pad_id: Id written in ``inputs`` after the end of each sequence.
+
+    Returns:
+        The padded batch, on the CPU (move it with :meth:`NextTokenBatch.to`); ``targets``
+        are padded with :data:`IGNORE_INDEX`.
+
+    Raises:
+        ValueError: If ``examples`` is empty, or an example has no ids and there is no
+            ``bos_id`` (nothing to read).
+        TypeError: If ids or a category are not integers.
+
+    Shape:
+        See :class:`NextTokenBatch`; ``T`` is the longest ``len(ids)`` (plus one with BOS).
+
+    Example:
+        >>> batch = collate_next_token([([1, 2, 3], 0), ([4], 1)], eos_id=9)
+        >>> batch.inputs
+        tensor([[1, 2, 3],
+                [4, 0, 0]])
+        >>> batch.targets
+        tensor([[   2,    3,    9],
+                [   9, -100, -100]])
+        >>> collate_next_token([([4], 1)], eos_id=9, bos_id=8).inputs
+        tensor([[8, 4]])
+    """
+    if len(examples) == 0:
+        raise ValueError("expected at least one example to collate, got an empty list")
+    inputs: list[Tensor] = []
+    targets: list[Tensor] = []
+    categories: list[int] = []
+    eos = torch.tensor([eos_id], dtype=torch.int64)
+    bos = None if bos_id is None else torch.tensor([bos_id], dtype=torch.int64)
+    for position, (ids, category) in enumerate(examples):
+        row = _as_ids(ids, position).cpu()
+        if bos is None:
+            if row.numel() == 0:
+                raise ValueError(
+                    f"example at position {position} of the batch has no token ids; "
+                    "pass bos_id to train on empty sequences"
+                )
+            inputs.append(row)
+            targets.append(torch.cat([row[1:], eos]))
+        else:
+            inputs.append(torch.cat([bos, row]))
+            targets.append(torch.cat([row, eos]))
+        categories.append(operator.index(category))
+    padded_inputs, lengths = pad_sequences(inputs, padding_value=pad_id)
+    padded_targets, _ = pad_sequences(targets, padding_value=IGNORE_INDEX)
+    return NextTokenBatch(
+        inputs=padded_inputs,
+        lengths=lengths,
+        targets=padded_targets,
+        categories=torch.tensor(categories, dtype=torch.int64),
+    )
+
+
+@final
+@dataclass(frozen=True, kw_only=True)
+class NextTokenCollator:
+    """:func:`collate_next_token` with its options bound, for a ``DataLoader``.
+
+    A picklable object rather than a lambda or :func:`functools.partial` over a local, so
+    it works with ``num_workers > 0``.
+
+    Args:
+        eos_id: Id of the end-of-sequence token.
+        bos_id: Id of a beginning-of-sequence token, or ``None``.
+        pad_id: Id written in the inputs after the end of each sequence.
+
+    Example:
+        >>> collate = NextTokenCollator(eos_id=9, bos_id=8)
+        >>> collate([([4, 5], 2)]).targets
+        tensor([[4, 5, 9]])
+    """
+
+    eos_id: int
+    bos_id: int | None = None
+    pad_id: int = 0
+
+    def __call__(self, examples: Sequence[tuple[TokenIds, int]]) -> NextTokenBatch:
+        """Collate ``examples``; see :func:`collate_next_token`.
+
+        Args:
+            examples: ``(ids, category)`` pairs.
+
+        Returns:
+            The padded batch.
+        """
+        return collate_next_token(
+            examples, eos_id=self.eos_id, bos_id=self.bos_id, pad_id=self.pad_id
+        )
+
+
+class ClassificationBatch(NamedTuple):
+    """A batch for sequence classification.
+
+    Shape:
+        - inputs: ``(B, T)`` int64 token ids, padded after ``lengths[b]``.
+        - lengths: ``(B,)`` int64 number of valid steps of each row.
+        - labels: ``(B,)`` int64 class of each row.
+
+    Example:
+        >>> collate_classification([([1, 2], 0)]).to("cpu").labels
+        tensor([0])
+    """
+
+    inputs: Tensor
+    lengths: Tensor
+    labels: Tensor
+
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> ClassificationBatch:
+        """Move every tensor to ``device``.
+
+        Args:
+            device: Target device.
+            non_blocking: Passed to :meth:`torch.Tensor.to` (useful with pinned memory).
+
+        Returns:
+            A new batch on ``device``.
+
+        Example:
+            >>> collate_classification([([1], 0)]).to("cpu").inputs
+            tensor([[1]])
+        """
+        return ClassificationBatch(*(t.to(device, non_blocking=non_blocking) for t in self))
+
+
+def collate_classification(
+    examples: Sequence[tuple[TokenIds, int]], *, pad_id: int = 0
+) -> ClassificationBatch:
+    """Collate ``(token ids, label)`` examples into a :class:`ClassificationBatch`.
+
+    Args:
+        examples: ``(ids, label)`` pairs; every ``ids`` must be non-empty, since a
+            classifier reads the state after the last valid step.
+        pad_id: Id written after the end of each sequence.
+
+    Returns:
+        The padded batch, on the CPU (move it with :meth:`ClassificationBatch.to`).
+
+    Raises:
+        ValueError: If ``examples`` is empty or an example has no ids.
+        TypeError: If ids or a label are not integers.
+
+    Shape:
+        See :class:`ClassificationBatch`; ``T`` is the longest ``len(ids)``.
+
+    Example:
+        >>> batch = collate_classification([([1, 2, 3], 1), ([4], 0)])
+        >>> batch.inputs
+        tensor([[1, 2, 3],
+                [4, 0, 0]])
+        >>> batch.lengths, batch.labels
+        (tensor([3, 1]), tensor([1, 0]))
+    """
+    if len(examples) == 0:
+        raise ValueError("expected at least one example to collate, got an empty list")
+    rows = [_as_ids(ids, position).cpu() for position, (ids, _) in enumerate(examples)]
+    for position, row in enumerate(rows):
+        if row.numel() == 0:
+            raise ValueError(f"example at position {position} of the batch has no token ids")
+    inputs, lengths = pad_sequences(rows, padding_value=pad_id)
+    labels = torch.tensor([operator.index(label) for _, label in examples], dtype=torch.int64)
+    return ClassificationBatch(inputs=inputs, lengths=lengths, labels=labels)
