@@ -1,1 +1,37 @@
-"""seqlearn.nn."""
+"""Neural network parts: cells, the recurrent layer, and models built from them."""
+
+from seqlearn.nn.cells import Cell as Cell
+from seqlearn.nn.cells import ElmanCell as ElmanCell
+from seqlearn.nn.cells import FusedCell as FusedCell
+from seqlearn.nn.cells import FusedMode as FusedMode
+from seqlearn.nn.cells import GRUCell as GRUCell
+from seqlearn.nn.cells import LSTMCell as LSTMCell
+from seqlearn.nn.cells import LSTMState as LSTMState
+from seqlearn.nn.cells import StackedCell as StackedCell
+from seqlearn.nn.conditional_lm import ConditionalLM as ConditionalLM
+from seqlearn.nn.conditional_lm import ConditionalLMState as ConditionalLMState
+from seqlearn.nn.conditional_lm import Readout as Readout
+from seqlearn.nn.conditional_lm import lecture_generator as lecture_generator
+from seqlearn.nn.recurrent import Recurrent as Recurrent
+from seqlearn.nn.state import map_state as map_state
+from seqlearn.nn.state import select_rows as select_rows
+from seqlearn.nn.state import where_rows as where_rows
+
+__all__ = [
+    "Cell",
+    "ConditionalLM",
+    "ConditionalLMState",
+    "ElmanCell",
+    "FusedCell",
+    "FusedMode",
+    "GRUCell",
+    "LSTMCell",
+    "LSTMState",
+    "Readout",
+    "Recurrent",
+    "StackedCell",
+    "lecture_generator",
+    "map_state",
+    "select_rows",
+    "where_rows",
+]

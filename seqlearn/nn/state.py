@@ -25,7 +25,8 @@ def _is_namedtuple(value: object) -> bool:
 
 def _rebuild(template: tuple[Any, ...], items: list[Any]) -> tuple[Any, ...]:
     if _is_namedtuple(template):
-        return cast(tuple[Any, ...], type(template)(*items))
+        rebuilt: tuple[Any, ...] = type(template)(*items)
+        return rebuilt
     return tuple(items)
 
 

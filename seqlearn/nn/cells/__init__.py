@@ -1,0 +1,21 @@
+"""Recurrent cells: one time step each, sharing the :class:`Cell` API."""
+
+from seqlearn.nn.cells.base import Cell as Cell
+from seqlearn.nn.cells.base import FusedCell as FusedCell
+from seqlearn.nn.cells.base import FusedMode as FusedMode
+from seqlearn.nn.cells.elman import ElmanCell as ElmanCell
+from seqlearn.nn.cells.gru import GRUCell as GRUCell
+from seqlearn.nn.cells.lstm import LSTMCell as LSTMCell
+from seqlearn.nn.cells.lstm import LSTMState as LSTMState
+from seqlearn.nn.cells.stack import StackedCell as StackedCell
+
+__all__ = [
+    "Cell",
+    "ElmanCell",
+    "FusedCell",
+    "FusedMode",
+    "GRUCell",
+    "LSTMCell",
+    "LSTMState",
+    "StackedCell",
+]

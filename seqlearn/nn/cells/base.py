@@ -1,0 +1,164 @@
+"""The cell API every recurrent cell in seqlearn shares.
+
+A *cell* computes one time step: ``cell(x_t, state) -> (y_t, state)``. It declares its
+``input_size``, ``hidden_size`` and ``output_size`` (the size of ``y_t``), and builds the state
+that starts a sequence. Layers run cells over time; a stack of cells is itself a cell.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Generic, Literal, TypeVar, cast
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Cell", "FusedCell", "FusedMode", "check_step_input"]
+
+StateT = TypeVar("StateT")
+
+FusedMode = Literal["RNN_TANH", "RNN_RELU", "GRU", "LSTM"]
+"""The torch.nn recurrent kernels a :class:`FusedCell` can run on."""
+
+
+def _check_size(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class Cell(nn.Module, ABC, Generic[StateT]):
+    """Abstract base class of a recurrent cell: one step, ``(x_t, state) -> (y_t, state)``.
+
+    Subclasses implement :meth:`forward` and :meth:`initial_state`. A user's own cell written
+    against this class runs in :class:`~seqlearn.nn.Recurrent`, in stacks and in models
+    without further changes.
+
+    Args:
+        input_size: Size ``I`` of each input vector ``x_t``.
+        hidden_size: Size ``H`` of the hidden state.
+        output_size: Size of ``y_t``; defaults to ``hidden_size``.
+
+    Raises:
+        ValueError: If a size is not a positive int.
+
+    Shape:
+        - ``x_t``: ``(B, I)``
+        - ``y_t``: ``(B, output_size)``
+        - ``state``: a tensor ``(B, H)`` or a named tuple of such tensors.
+    """
+
+    input_size: int
+    hidden_size: int
+    output_size: int
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int | None = None) -> None:
+        super().__init__()
+        self.input_size = _check_size("input_size", input_size)
+        self.hidden_size = _check_size("hidden_size", hidden_size)
+        size = hidden_size if output_size is None else output_size
+        self.output_size = _check_size("output_size", size)
+
+    @abstractmethod
+    def forward(self, x: Tensor, state: StateT) -> tuple[Tensor, StateT]:
+        """Compute one time step.
+
+        Args:
+            x: Input at this step.
+            state: State after the previous step.
+
+        Returns:
+            The output ``y_t`` and the new state.
+
+        Shape:
+            - ``x``: ``(B, I)``
+            - output: ``(B, output_size)``
+        """
+
+    @abstractmethod
+    def initial_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> StateT:
+        """The state that starts a sequence (zeros unless the cell learns it).
+
+        Args:
+            batch_size: Number of sequences ``B``.
+            device: Device of the state; defaults to the cell's parameters' device.
+            dtype: Floating dtype; defaults to the cell's parameters' dtype.
+
+        Returns:
+            A state for ``B`` sequences.
+        """
+
+    def __call__(self, x: Tensor, state: StateT) -> tuple[Tensor, StateT]:
+        return cast(tuple[Tensor, StateT], super().__call__(x, state))
+
+    def _like_parameters(
+        self, device: torch.device | None, dtype: torch.dtype | None
+    ) -> tuple[torch.device, torch.dtype]:
+        reference = next(self.parameters(), None)
+        if reference is None:
+            return device or torch.device("cpu"), dtype or torch.get_default_dtype()
+        return device or reference.device, dtype or reference.dtype
+
+
+class FusedCell(Cell[StateT]):
+    """A cell that one of torch.nn's fused recurrent kernels can run over a whole sequence.
+
+    :class:`~seqlearn.nn.Recurrent` runs such cells with :func:`torch.rnn_tanh`,
+    :func:`torch.rnn_relu`, :func:`torch.gru` or :func:`torch.lstm` instead of a Python loop
+    over time steps; the results equal the step-by-step path.
+    """
+
+    @property
+    @abstractmethod
+    def fused_mode(self) -> FusedMode:
+        """Which torch.nn kernel runs this cell."""
+
+    @abstractmethod
+    def fused_weights(self) -> list[Tensor]:
+        """The weights in torch.nn's order: ``[w_ih, w_hh, b_ih, b_hh]``.
+
+        Returns:
+            Tensors of shapes ``(G * H, I)``, ``(G * H, H)``, ``(G * H,)`` and ``(G * H,)``,
+            with ``G`` gates (1 for Elman, 3 for GRU, 4 for LSTM).
+        """
+
+
+def uniform_init_(
+    tensors: Sequence[Tensor], fan_in: int, generator: torch.Generator | None
+) -> None:
+    """Fill tensors in place from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``.
+
+    Args:
+        tensors: Tensors to fill.
+        fan_in: The fan-in that sets the bound.
+        generator: Random generator; ``None`` uses PyTorch's default.
+    """
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        for tensor in tensors:
+            nn.init.uniform_(tensor, -bound, bound, generator=generator)
+
+
+def check_step_input(cell: Cell[StateT], x: Tensor) -> None:
+    """Check that ``x`` is a ``(B, I)`` floating batch for ``cell``.
+
+    Args:
+        cell: The cell about to take the step.
+        x: The step input.
+
+    Raises:
+        ValueError: If ``x`` is not 2-D with ``I == cell.input_size``.
+        TypeError: If ``x`` is not floating point.
+    """
+    if x.dim() != 2 or x.size(1) != cell.input_size:
+        raise ValueError(f"expected input of shape (B, {cell.input_size}), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a floating point input, got dtype {x.dtype}")

@@ -1,0 +1,116 @@
+"""The Elman cell: the plain recurrent network of the lecture."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from typing_extensions import final, override
+
+from seqlearn.nn.cells.base import FusedCell, FusedMode, check_step_input, uniform_init_
+
+__all__ = ["ElmanCell"]
+
+
+@final
+class ElmanCell(FusedCell[Tensor]):
+    r"""Elman recurrent cell with one weight matrix over ``[x_t; h_{t-1}]``.
+
+    .. math::
+        h_t = \sigma\left(W \begin{bmatrix} x_t \\ h_{t-1} \end{bmatrix} + b\right),
+        \qquad y_t = h_t
+
+    with :math:`\sigma` = ReLU (the lecture's choice) or tanh. ``weight`` has shape
+    ``(H, I + H)`` exactly like the lecture's ``i2h`` layer, so the lecture's weights copy in
+    unchanged; the first ``I`` columns act on the input and the last ``H`` on the state.
+    Runs on :func:`torch.rnn_relu` / :func:`torch.rnn_tanh` inside
+    :class:`~seqlearn.nn.Recurrent`.
+
+    Args:
+        input_size: Size ``I`` of ``x_t``.
+        hidden_size: Size ``H`` of the state.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        bias: Whether to add the bias ``b``.
+        generator: Random generator for the initial weights.
+
+    Raises:
+        ValueError: If a size is not positive or ``nonlinearity`` is unknown.
+
+    Shape:
+        - ``x``: ``(B, I)``; ``state``: ``(B, H)``; output: ``(B, H)``.
+
+    Example:
+        >>> import torch
+        >>> cell = ElmanCell(3, 4, nonlinearity="relu")
+        >>> y, h = cell(torch.zeros(2, 3), cell.initial_state(2))
+        >>> y.shape, bool((y == h).all())
+        (torch.Size([2, 4]), True)
+    """
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        self.weight = nn.Parameter(torch.empty(hidden_size, input_size + hidden_size))
+        self.bias = nn.Parameter(torch.empty(hidden_size)) if bias else None
+        self.reset_parameters(generator)
+
+    @property
+    @override
+    def fused_mode(self) -> FusedMode:
+        """``"RNN_RELU"`` or ``"RNN_TANH"``, following ``nonlinearity``."""
+        return "RNN_RELU" if self.nonlinearity == "relu" else "RNN_TANH"
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw weights from ``U(-1/sqrt(I + H), 1/sqrt(I + H))`` like :class:`torch.nn.Linear`.
+
+        Args:
+            generator: Random generator; ``None`` uses PyTorch's default.
+        """
+        tensors = [self.weight] + ([self.bias] if self.bias is not None else [])
+        uniform_init_(tensors, self.input_size + self.hidden_size, generator)
+
+    @override
+    def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        check_step_input(self, x)
+        pre = nn.functional.linear(torch.cat((x, state), dim=1), self.weight, self.bias)
+        h = torch.relu(pre) if self.nonlinearity == "relu" else torch.tanh(pre)
+        return h, h
+
+    @override
+    def initial_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        device, dtype = self._like_parameters(device, dtype)
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    @override
+    def fused_weights(self) -> list[Tensor]:
+        w_ih = self.weight[:, : self.input_size]
+        w_hh = self.weight[:, self.input_size :]
+        b_ih = self.bias if self.bias is not None else w_ih.new_zeros(self.hidden_size)
+        return [w_ih, w_hh, b_ih, torch.zeros_like(b_ih)]
+
+    @override
+    def extra_repr(self) -> str:
+        return (
+            f"{self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r}, "
+            f"bias={self.bias is not None}"
+        )

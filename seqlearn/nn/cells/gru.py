@@ -1,0 +1,91 @@
+"""The gated recurrent unit (GRU) cell."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from typing_extensions import final, override
+
+from seqlearn.nn.cells.base import FusedCell, FusedMode, check_step_input, uniform_init_
+
+__all__ = ["GRUCell"]
+
+
+@final
+class GRUCell(FusedCell[Tensor]):
+    r"""Gated recurrent unit, with :class:`torch.nn.GRUCell`'s equations and weight layout.
+
+    .. math::
+        \begin{aligned}
+        r_t &= \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr}) \\
+        z_t &= \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}) \\
+        n_t &= \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn})) \\
+        h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}, \qquad y_t = h_t
+        \end{aligned}
+
+    Runs on :func:`torch.gru` inside :class:`~seqlearn.nn.Recurrent`.
+
+    Args:
+        input_size: Size ``I`` of ``x_t``.
+        hidden_size: Size ``H`` of the state.
+        generator: Random generator for the initial weights.
+
+    Shape:
+        - ``x``: ``(B, I)``; ``state``: ``(B, H)``; output: ``(B, H)``.
+
+    Example:
+        >>> import torch
+        >>> cell = GRUCell(3, 4)
+        >>> y, h = cell(torch.zeros(2, 3), cell.initial_state(2))
+        >>> y.shape
+        torch.Size([2, 4])
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, *, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__(input_size, hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw every weight from ``U(-1/sqrt(H), 1/sqrt(H))`` like :class:`torch.nn.GRU`.
+
+        Args:
+            generator: Random generator; ``None`` uses PyTorch's default.
+        """
+        uniform_init_(self.fused_weights(), self.hidden_size, generator)
+
+    @override
+    def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        check_step_input(self, x)
+        h = torch.gru_cell(x, state, *self.fused_weights())
+        return h, h
+
+    @override
+    def initial_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        device, dtype = self._like_parameters(device, dtype)
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    @property
+    @override
+    def fused_mode(self) -> FusedMode:
+        """Always ``"GRU"``."""
+        return "GRU"
+
+    @override
+    def fused_weights(self) -> list[Tensor]:
+        return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+
+    @override
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}"

@@ -1,0 +1,296 @@
+"""A conditional autoregressive model: next-token logits given a category and a prefix."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar, cast
+
+import torch
+from torch import Tensor, nn
+from typing_extensions import NamedTuple, final, override
+
+from seqlearn.nn.cells.base import Cell
+from seqlearn.nn.cells.elman import ElmanCell
+from seqlearn.nn.recurrent import Recurrent
+
+__all__ = ["ConditionalLM", "ConditionalLMState", "Readout", "lecture_generator"]
+
+StateT = TypeVar("StateT")
+
+Readout = Literal["output", "input_and_previous_output"]
+"""What the output layer reads at step ``t``: the cell's output ``y_t`` (``"output"``), or
+the step's input ``[c; x_t]`` beside the previous output ``y_{t-1}`` (the lecture's ``i2o``,
+``"input_and_previous_output"``)."""
+
+
+class ConditionalLMState(NamedTuple, Generic[StateT]):
+    """Decoding state of a :class:`ConditionalLM`.
+
+    Shape:
+        - ``cell``: the cell's state for ``B`` sequences.
+        - ``categories``: ``(B,)`` int64, the conditioning category of each sequence.
+        - ``previous_output``: ``(B, O)``, the cell's last output (zeros before the first
+          step).
+    """
+
+    cell: StateT
+    categories: Tensor
+    previous_output: Tensor
+
+
+@final
+class ConditionalLM(nn.Module, Generic[StateT]):
+    r"""Next-token logits given a category and the tokens so far.
+
+    At each step the cell reads :math:`[c; x_t]`, the category's vector (one-hot, or a
+    learned embedding) beside the token's vector (one-hot, or a learned embedding); a linear
+    output layer turns what ``readout`` names into logits over the vocabulary. With an
+    :class:`~seqlearn.nn.ElmanCell` (ReLU), one-hot vectors and
+    ``readout="input_and_previous_output"`` this is exactly the lecture's model (see
+    :func:`lecture_generator`).
+
+    Training runs :meth:`forward` over whole padded batches (fused kernels where the cell
+    has them); decoding calls :meth:`initial_state` once and :meth:`step` per token,
+    carrying the state.
+
+    Args:
+        cell: The recurrent cell; its ``input_size`` must be ``C + E`` (category and token
+            vector sizes).
+        vocab_size: Number of tokens ``V``.
+        num_categories: Number of categories.
+        embedding_dim: Size ``E`` of learned token embeddings; ``None`` means one-hot
+            (``E = V``).
+        category_dim: Size ``C`` of learned category embeddings; ``None`` means one-hot
+            (``C = num_categories``).
+        readout: What the output layer reads, see :data:`Readout`.
+        fused: Whether training may use fused kernels (see :class:`~seqlearn.nn.Recurrent`).
+        generator: Random generator for the embeddings and output layer (the cell draws
+            its own weights when it is built).
+
+    Raises:
+        ValueError: If a size is not positive, ``readout`` is unknown, or the cell's
+            ``input_size`` is not ``C + E``.
+
+    Shape:
+        - ``tokens``: ``(B, T)`` int64 in ``[0, V)``; ``lengths``: ``(B,)``;
+          ``categories``: ``(B,)`` int64.
+        - logits: ``(B, T, V)``.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.nn import GRUCell
+        >>> lm = ConditionalLM(GRUCell(18 + 16, 32), vocab_size=59, num_categories=18,
+        ...                    embedding_dim=16)
+        >>> tokens = torch.tensor([[3, 4, 5], [6, 7, 0]])
+        >>> lm(tokens, torch.tensor([3, 2]), torch.tensor([0, 17])).shape
+        torch.Size([2, 3, 59])
+        >>> state = lm.initial_state(torch.tensor([0, 17]))
+        >>> logits, state = lm.step(torch.tensor([3, 6]), state)
+        >>> logits.shape
+        torch.Size([2, 59])
+    """
+
+    def __init__(
+        self,
+        cell: Cell[StateT],
+        *,
+        vocab_size: int,
+        num_categories: int,
+        embedding_dim: int | None = None,
+        category_dim: int | None = None,
+        readout: Readout = "output",
+        fused: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in [("vocab_size", vocab_size), ("num_categories", num_categories)]:
+            if value < 1:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        if readout not in ("output", "input_and_previous_output"):
+            raise ValueError(
+                f"readout must be 'output' or 'input_and_previous_output', got {readout!r}"
+            )
+        self.vocab_size = vocab_size
+        self.num_categories = num_categories
+        self.token_embedding = _optional_embedding(vocab_size, embedding_dim)
+        self.category_embedding = _optional_embedding(num_categories, category_dim)
+        token_size = vocab_size if embedding_dim is None else embedding_dim
+        category_size = num_categories if category_dim is None else category_dim
+        self.step_input_size = category_size + token_size
+        if cell.input_size != self.step_input_size:
+            raise ValueError(
+                f"cell.input_size must be {self.step_input_size} ({category_size} for the "
+                f"category + {token_size} for the token), got {cell.input_size}"
+            )
+        self.readout = readout
+        self.recurrent = Recurrent(cell, fused=fused)
+        head_size = cell.output_size
+        if readout == "input_and_previous_output":
+            head_size += self.step_input_size
+        self.head = nn.Linear(head_size, vocab_size)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Redraw the embeddings (``N(0, 1)``) and the output layer (like ``nn.Linear``).
+
+        The cell is left alone: it has its own ``reset_parameters``.
+
+        Args:
+            generator: Random generator; ``None`` uses PyTorch's default.
+        """
+        bound = self.head.in_features**-0.5
+        with torch.no_grad():
+            for embedding in (self.token_embedding, self.category_embedding):
+                if embedding is not None:
+                    nn.init.normal_(embedding.weight, generator=generator)
+            for tensor in (self.head.weight, self.head.bias):
+                nn.init.uniform_(tensor, -bound, bound, generator=generator)
+
+    @property
+    def cell(self) -> Cell[StateT]:
+        """The recurrent cell."""
+        return self.recurrent.cell
+
+    def _step_inputs(self, tokens: Tensor, categories: Tensor) -> Tensor:
+        """``[c; x]`` for tokens ``(B, ...)`` and categories ``(B,)``: shape ``(B, ..., C+E)``."""
+        _check_ids("tokens", tokens, self.vocab_size)
+        _check_ids("categories", categories, self.num_categories)
+        dtype = self.head.weight.dtype
+        x = _encode(self.token_embedding, tokens, self.vocab_size, dtype)
+        c = _encode(self.category_embedding, categories, self.num_categories, dtype)
+        c = c.view(c.size(0), *([1] * (tokens.dim() - 1)), c.size(1))
+        return torch.cat((c.expand(*tokens.shape, c.size(-1)), x), dim=-1)
+
+    @override
+    def forward(self, tokens: Tensor, lengths: Tensor | None, categories: Tensor) -> Tensor:
+        """Next-token logits at every position of a padded batch.
+
+        Args:
+            tokens: Input token ids; positions past each length are ignored.
+            lengths: Valid length of each sequence, or ``None`` for all ``T``.
+            categories: Category of each sequence.
+
+        Returns:
+            Logits ``(B, T, V)``; row ``t`` predicts the token after ``tokens[:, t]``.
+
+        Raises:
+            ValueError: If shapes disagree or an id is out of range.
+        """
+        if tokens.dim() != 2:
+            raise ValueError(f"expected tokens of shape (B, T), got {tuple(tokens.shape)}")
+        if categories.shape != tokens.shape[:1]:
+            raise ValueError(
+                f"expected categories of shape ({tokens.size(0)},), got {tuple(categories.shape)}"
+            )
+        inputs = self._step_inputs(tokens, categories)  # (B, T, C+E)
+        outputs, _ = self.recurrent(inputs, lengths)  # (B, T, O)
+        if self.readout == "input_and_previous_output":
+            previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
+            outputs = torch.cat((inputs, previous), dim=-1)
+        return cast(Tensor, self.head(outputs))  # (B, T, V)
+
+    def initial_state(self, categories: Tensor) -> ConditionalLMState[StateT]:
+        """The state that starts decoding one sequence per category.
+
+        Args:
+            categories: Category of each sequence, ``(B,)`` int64.
+
+        Returns:
+            The initial decoding state for ``B`` sequences.
+        """
+        if categories.dim() != 1:
+            raise ValueError(f"expected categories of shape (B,), got {tuple(categories.shape)}")
+        _check_ids("categories", categories, self.num_categories)
+        weight = self.head.weight
+        size = categories.size(0)
+        cell_state = self.cell.initial_state(size, device=weight.device, dtype=weight.dtype)
+        previous = weight.new_zeros(size, self.cell.output_size)
+        return ConditionalLMState(cell_state, categories.to(weight.device), previous)
+
+    def step(
+        self, tokens: Tensor, state: ConditionalLMState[StateT]
+    ) -> tuple[Tensor, ConditionalLMState[StateT]]:
+        """Feed one token per sequence and get the logits of the next one.
+
+        Args:
+            tokens: ``(B,)`` int64 token ids.
+            state: State from :meth:`initial_state` or the previous :meth:`step`.
+
+        Returns:
+            Logits ``(B, V)`` and the new state.
+        """
+        if tokens.dim() != 1 or tokens.size(0) != state.categories.size(0):
+            raise ValueError(
+                f"expected tokens of shape ({state.categories.size(0)},), got {tuple(tokens.shape)}"
+            )
+        inputs = self._step_inputs(tokens, state.categories)  # (B, C+E)
+        output, cell_state = self.cell(inputs, state.cell)  # (B, O)
+        if self.readout == "input_and_previous_output":
+            features = torch.cat((inputs, state.previous_output), dim=-1)
+        else:
+            features = output
+        logits = cast(Tensor, self.head(features))  # (B, V)
+        return logits, ConditionalLMState(cell_state, state.categories, output)
+
+
+def lecture_generator(
+    vocab_size: int = 59,
+    num_categories: int = 18,
+    hidden_size: int = 128,
+    *,
+    generator: torch.Generator | None = None,
+) -> ConditionalLM[Tensor]:
+    """The lecture's surname generator, built from seqlearn parts.
+
+    One-hot category and letter, an Elman cell with ReLU over ``[category; letter; hidden]``
+    (the lecture's ``i2h``), and an output layer over the same vector with the *previous*
+    hidden state (the lecture's ``i2o``). Parameter shapes equal the lecture's:
+    ``cell.weight`` is ``i2h.weight`` and ``head.weight`` is ``i2o.weight``.
+
+    Args:
+        vocab_size: Letters plus EOS (the lecture's ``n_letters``, 59).
+        num_categories: Languages (18).
+        hidden_size: Hidden state size (128).
+        generator: Random generator for the initial weights.
+
+    Returns:
+        The model.
+
+    Example:
+        >>> lm = lecture_generator()
+        >>> [tuple(p.shape) for p in lm.parameters()]
+        [(128, 205), (128,), (59, 205), (59,)]
+    """
+    cell = ElmanCell(
+        num_categories + vocab_size, hidden_size, nonlinearity="relu", generator=generator
+    )
+    model = ConditionalLM(
+        cell,
+        vocab_size=vocab_size,
+        num_categories=num_categories,
+        readout="input_and_previous_output",
+        generator=generator,
+    )
+    return model
+
+
+def _optional_embedding(count: int, dim: int | None) -> nn.Embedding | None:
+    if dim is None:
+        return None
+    if dim < 1:
+        raise ValueError(f"embedding sizes must be positive, got {dim!r}")
+    return nn.Embedding(count, dim)
+
+
+def _encode(embedding: nn.Embedding | None, ids: Tensor, count: int, dtype: torch.dtype) -> Tensor:
+    if embedding is None:
+        return nn.functional.one_hot(ids, count).to(dtype)
+    return cast(Tensor, embedding(ids))
+
+
+def _check_ids(name: str, ids: Any, count: int) -> None:
+    if not isinstance(ids, Tensor) or ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"{name} must be an integer tensor of ids, got {ids!r}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= count):
+        raise ValueError(
+            f"{name} must lie in [0, {count}), got values from {int(ids.min())} to {int(ids.max())}"
+        )
