@@ -1,1 +1,55 @@
-"""seqlearn.data."""
+"""Data: data sets, locating and downloading them, splits and batches."""
+
+from seqlearn.data.batching import IGNORE_INDEX as IGNORE_INDEX
+from seqlearn.data.batching import ClassificationBatch as ClassificationBatch
+from seqlearn.data.batching import NextTokenBatch as NextTokenBatch
+from seqlearn.data.batching import NextTokenCollator as NextTokenCollator
+from seqlearn.data.batching import TokenIds as TokenIds
+from seqlearn.data.batching import collate_classification as collate_classification
+from seqlearn.data.batching import collate_next_token as collate_next_token
+from seqlearn.data.batching import pad_sequences as pad_sequences
+from seqlearn.data.download import DataIntegrityError as DataIntegrityError
+from seqlearn.data.download import DownloadError as DownloadError
+from seqlearn.data.download import download_file as download_file
+from seqlearn.data.download import safe_extract_zip as safe_extract_zip
+from seqlearn.data.labeled_texts import LabeledTexts as LabeledTexts
+from seqlearn.data.labeled_texts import read_category_folder as read_category_folder
+from seqlearn.data.names import NAMES_CATEGORIES as NAMES_CATEGORIES
+from seqlearn.data.names import NAMES_FILE_SHA256 as NAMES_FILE_SHA256
+from seqlearn.data.names import NAMES_URL as NAMES_URL
+from seqlearn.data.names import default_data_dir as default_data_dir
+from seqlearn.data.names import download_names as download_names
+from seqlearn.data.names import load_names as load_names
+from seqlearn.data.names import names_dir as names_dir
+from seqlearn.data.names import normalized_text_sha256 as normalized_text_sha256
+from seqlearn.data.names import verify_names as verify_names
+from seqlearn.data.sampler import LengthBucketSampler as LengthBucketSampler
+from seqlearn.data.split import stratified_split as stratified_split
+
+__all__ = [
+    "IGNORE_INDEX",
+    "NAMES_CATEGORIES",
+    "NAMES_FILE_SHA256",
+    "NAMES_URL",
+    "ClassificationBatch",
+    "DataIntegrityError",
+    "DownloadError",
+    "LabeledTexts",
+    "LengthBucketSampler",
+    "NextTokenBatch",
+    "NextTokenCollator",
+    "TokenIds",
+    "collate_classification",
+    "collate_next_token",
+    "default_data_dir",
+    "download_file",
+    "download_names",
+    "load_names",
+    "names_dir",
+    "normalized_text_sha256",
+    "pad_sequences",
+    "read_category_folder",
+    "safe_extract_zip",
+    "stratified_split",
+    "verify_names",
+]
