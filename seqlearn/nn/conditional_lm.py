@@ -6,6 +6,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import skip_init
 from typing_extensions import NamedTuple, final, override
 
 from seqlearn.nn.cells.base import Cell
@@ -15,6 +16,7 @@ from seqlearn.nn.recurrent import Recurrent
 __all__ = ["ConditionalLM", "ConditionalLMState", "Readout", "lecture_generator"]
 
 StateT = TypeVar("StateT")
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 Readout = Literal["output", "input_and_previous_output"]
 """What the output layer reads at step ``t``: the cell's output ``y_t`` (``"output"``), or
@@ -126,7 +128,9 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         head_size = cell.output_size
         if readout == "input_and_previous_output":
             head_size += self.step_input_size
-        self.head = nn.Linear(head_size, vocab_size)
+        # skip_init allocates without drawing: reset_parameters draws every weight, from
+        # ``generator`` when given, leaving PyTorch's global random state alone.
+        self.head = _allocated(nn.Linear, head_size, vocab_size)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -278,12 +282,17 @@ def _optional_embedding(count: int, dim: int | None) -> nn.Embedding | None:
         return None
     if dim < 1:
         raise ValueError(f"embedding sizes must be positive, got {dim!r}")
-    return nn.Embedding(count, dim)
+    return _allocated(nn.Embedding, count, dim)
+
+
+def _allocated(module_class: type[ModuleT], *sizes: int) -> ModuleT:
+    """A module allocated without drawing its weights (``reset_parameters`` draws them)."""
+    return cast(ModuleT, skip_init(module_class, *sizes))  # type: ignore[no-untyped-call]
 
 
 def _encode(embedding: nn.Embedding | None, ids: Tensor, count: int, dtype: torch.dtype) -> Tensor:
     if embedding is None:
-        return nn.functional.one_hot(ids, count).to(dtype)
+        return nn.functional.one_hot(ids.long(), count).to(dtype)  # one_hot needs int64
     return cast(Tensor, embedding(ids))
 
 

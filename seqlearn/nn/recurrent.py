@@ -34,7 +34,12 @@ def check_lengths(lengths: Tensor, batch_size: int, max_length: int) -> Tensor:
         TypeError: If ``lengths`` is not an integer tensor.
         ValueError: If its shape is not ``(B,)`` or a length is negative or above ``T``.
     """
-    if not isinstance(lengths, Tensor) or lengths.is_floating_point() or lengths.is_complex():
+    if (
+        not isinstance(lengths, Tensor)
+        or lengths.is_floating_point()
+        or lengths.is_complex()
+        or lengths.dtype == torch.bool
+    ):
         raise TypeError(f"lengths must be an integer tensor, got {lengths!r}")
     if lengths.shape != (batch_size,):
         raise ValueError(f"expected lengths of shape ({batch_size},), got {tuple(lengths.shape)}")
@@ -163,8 +168,8 @@ class Recurrent(nn.Module, Generic[StateT]):
         dropout = self.cell.dropout if isinstance(self.cell, StackedCell) else 0.0
         finals = []
         for depth, (unit, unit_state) in enumerate(zip(units, states)):
-            if depth > 0:
-                x = nn.functional.dropout(x, dropout, self.training)
+            if depth > 0:  # the stack's own mode decides, as on the step-by-step path
+                x = nn.functional.dropout(x, dropout, self.cell.training)
             x, final = _run_fused(cast(FusedCell[Any], unit), x, lengths, unit_state, self.training)
             finals.append(final)
         if isinstance(self.cell, StackedCell):

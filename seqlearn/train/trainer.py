@@ -197,8 +197,8 @@ class Trainer(Generic[ModelT, BatchT]):
         mean = loss.total / loss.num_items
         if not torch.isfinite(mean):
             raise DivergenceError(
-                f"non-finite training loss {float(mean)} at epoch {self.epoch}, step {step}, "
-                f"learning rate {self._learning_rate():g}"
+                f"non-finite training loss {float(mean.detach())} at epoch {self.epoch}, "
+                f"step {step}, learning rate {self._learning_rate():g}"
             )
         self.optimizer.zero_grad(set_to_none=True)
         mean.backward()  # type: ignore[no-untyped-call]
