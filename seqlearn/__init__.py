@@ -1,3 +1,76 @@
-"""seqlearn: typed, readable recurrent sequence models on PyTorch."""
+"""seqlearn: typed, readable recurrent sequence models on PyTorch.
 
+The public API, by stage of the flow text -> tokens -> batches -> model -> training ->
+decoding. Every name also lives in its subpackage (``seqlearn.tokenize``, ``seqlearn.data``,
+``seqlearn.nn``, ``seqlearn.train``, ``seqlearn.decode``).
+"""
+
+from seqlearn import data as data
+from seqlearn import decode as decode
+from seqlearn import nn as nn
+from seqlearn import tokenize as tokenize
+from seqlearn import train as train
 from seqlearn._version import __version__ as __version__
+from seqlearn.data import LabeledTexts as LabeledTexts
+from seqlearn.data import LengthBucketSampler as LengthBucketSampler
+from seqlearn.data import NextTokenBatch as NextTokenBatch
+from seqlearn.data import NextTokenCollator as NextTokenCollator
+from seqlearn.data import collate_next_token as collate_next_token
+from seqlearn.data import download_names as download_names
+from seqlearn.data import load_names as load_names
+from seqlearn.data import read_category_folder as read_category_folder
+from seqlearn.data import stratified_split as stratified_split
+from seqlearn.decode import Generation as Generation
+from seqlearn.decode import StepModel as StepModel
+from seqlearn.decode import greedy as greedy
+from seqlearn.decode import sample as sample
+from seqlearn.nn import Cell as Cell
+from seqlearn.nn import ConditionalLM as ConditionalLM
+from seqlearn.nn import ElmanCell as ElmanCell
+from seqlearn.nn import GRUCell as GRUCell
+from seqlearn.nn import LSTMCell as LSTMCell
+from seqlearn.nn import LSTMState as LSTMState
+from seqlearn.nn import Recurrent as Recurrent
+from seqlearn.nn import StackedCell as StackedCell
+from seqlearn.nn import lecture_generator as lecture_generator
+from seqlearn.tokenize import CharTokenizer as CharTokenizer
+from seqlearn.tokenize import fold_to_ascii as fold_to_ascii
+from seqlearn.train import History as History
+from seqlearn.train import Trainer as Trainer
+from seqlearn.train import next_token_loss as next_token_loss
+
+__all__ = [
+    "Cell",
+    "CharTokenizer",
+    "ConditionalLM",
+    "ElmanCell",
+    "GRUCell",
+    "Generation",
+    "History",
+    "LSTMCell",
+    "LSTMState",
+    "LabeledTexts",
+    "LengthBucketSampler",
+    "NextTokenBatch",
+    "NextTokenCollator",
+    "Recurrent",
+    "StackedCell",
+    "StepModel",
+    "Trainer",
+    "__version__",
+    "collate_next_token",
+    "data",
+    "decode",
+    "download_names",
+    "fold_to_ascii",
+    "greedy",
+    "lecture_generator",
+    "load_names",
+    "next_token_loss",
+    "nn",
+    "read_category_folder",
+    "sample",
+    "stratified_split",
+    "tokenize",
+    "train",
+]

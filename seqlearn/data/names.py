@@ -287,7 +287,9 @@ def download_names(
 
     Example:
         >>> folder = download_names()  # doctest: +SKIP
-        >>> download_names("/tmp/seqlearn", url="file:///tmp/data.zip")
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as empty:
+        ...     download_names(empty, url="file:///tmp/data.zip")
         Traceback (most recent call last):
         ...
         ValueError: expected an http:// or https:// URL, got 'file:///tmp/data.zip'

@@ -64,6 +64,8 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         category_dim: Size ``C`` of learned category embeddings; ``None`` means one-hot
             (``C = num_categories``).
         readout: What the output layer reads, see :data:`Readout`.
+        dropout: Probability of zeroing an element of what the output layer reads, in
+            training mode only (regularises larger models).
         fused: Whether training may use fused kernels (see :class:`~seqlearn.nn.Recurrent`).
         generator: Random generator for the embeddings and output layer (the cell draws
             its own weights when it is built).
@@ -100,6 +102,7 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         embedding_dim: int | None = None,
         category_dim: int | None = None,
         readout: Readout = "output",
+        dropout: float = 0.0,
         fused: bool = True,
         generator: torch.Generator | None = None,
     ) -> None:
@@ -123,7 +126,10 @@ class ConditionalLM(nn.Module, Generic[StateT]):
                 f"cell.input_size must be {self.step_input_size} ({category_size} for the "
                 f"category + {token_size} for the token), got {cell.input_size}"
             )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.readout = readout
+        self.dropout = dropout
         self.recurrent = Recurrent(cell, fused=fused)
         head_size = cell.output_size
         if readout == "input_and_previous_output":
@@ -178,6 +184,7 @@ class ConditionalLM(nn.Module, Generic[StateT]):
 
         Raises:
             ValueError: If shapes disagree or an id is out of range.
+            TypeError: If ``tokens`` or ``categories`` are not integer tensors.
         """
         if tokens.dim() != 2:
             raise ValueError(f"expected tokens of shape (B, T), got {tuple(tokens.shape)}")
@@ -190,7 +197,11 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         if self.readout == "input_and_previous_output":
             previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
             outputs = torch.cat((inputs, previous), dim=-1)
-        return cast(Tensor, self.head(outputs))  # (B, T, V)
+        return self._logits(outputs)  # (B, T, V)
+
+    def _logits(self, features: Tensor) -> Tensor:
+        features = nn.functional.dropout(features, self.dropout, self.training)
+        return cast(Tensor, self.head(features))
 
     def initial_state(self, categories: Tensor) -> ConditionalLMState[StateT]:
         """The state that starts decoding one sequence per category.
@@ -200,6 +211,10 @@ class ConditionalLM(nn.Module, Generic[StateT]):
 
         Returns:
             The initial decoding state for ``B`` sequences.
+
+        Raises:
+            ValueError: If ``categories`` is not 1-D or holds an id out of range.
+            TypeError: If ``categories`` is not an integer tensor.
         """
         if categories.dim() != 1:
             raise ValueError(f"expected categories of shape (B,), got {tuple(categories.shape)}")
@@ -221,6 +236,10 @@ class ConditionalLM(nn.Module, Generic[StateT]):
 
         Returns:
             Logits ``(B, V)`` and the new state.
+
+        Raises:
+            ValueError: If ``tokens`` is not ``(B,)`` or holds an id out of range.
+            TypeError: If ``tokens`` is not an integer tensor.
         """
         if tokens.dim() != 1 or tokens.size(0) != state.categories.size(0):
             raise ValueError(
@@ -232,7 +251,7 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             features = torch.cat((inputs, state.previous_output), dim=-1)
         else:
             features = output
-        logits = cast(Tensor, self.head(features))  # (B, V)
+        logits = self._logits(features)  # (B, V)
         return logits, ConditionalLMState(cell_state, state.categories, output)
 
 

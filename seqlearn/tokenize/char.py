@@ -25,7 +25,7 @@ from seqlearn.tokenize.fold import fold_to_ascii
 __all__ = ["ASCII_LETTERS_ALPHABET", "CharTokenizer", "OOVPolicy"]
 
 ASCII_LETTERS_ALPHABET: str = string.ascii_letters + " .,;'-"
-"""The lecture's ``all_letters``: 52 ASCII letters and `` .,;'-``, 58 characters."""
+"""The lecture's ``all_letters``: 52 ASCII letters and ``" .,;'-"``, 58 characters."""
 
 OOVPolicy: TypeAlias = Literal["error", "drop", "unk"]
 """What encoding does with a character outside the alphabet: raise, skip it, or emit UNK."""
@@ -425,9 +425,11 @@ class CharTokenizer:
         return self._tokens[i]
 
     def __len__(self) -> int:
+        """The vocabulary size ``V``: alphabet, EOS and the enabled special tokens."""
         return len(self._tokens)
 
     def __contains__(self, token: object) -> bool:
+        """Whether ``token`` is an alphabet character or an enabled special token string."""
         return isinstance(token, str) and token in self._index
 
     def __eq__(self, other: object) -> bool:

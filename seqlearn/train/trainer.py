@@ -12,7 +12,7 @@ from typing import Generic, Protocol, TypeVar
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from typing_extensions import Self
+from typing_extensions import Self, final
 
 from seqlearn.train.history import EpochRecord, History
 from seqlearn.train.objectives import LossSum, Objective
@@ -38,6 +38,7 @@ class DivergenceError(RuntimeError):
     """Training produced a non-finite loss."""
 
 
+@final
 class Trainer(Generic[ModelT, BatchT]):
     """Fits a model to batches by minimising an objective, one epoch at a time.
 
