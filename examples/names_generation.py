@@ -64,15 +64,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cell", choices=sorted(CELLS), default="gru", help="recurrent cell kind")
     parser.add_argument("--hidden-size", type=int, default=256, help="hidden state size H")
     parser.add_argument("--num-layers", type=int, default=1, help="stacked recurrent layers")
-    parser.add_argument("--dropout", type=float, default=0.0, help="dropout between stacked layers")
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.3,
+        help="dropout before the output layer and between stacked layers",
+    )
     parser.add_argument(
         "--embedding-dim",
         type=int,
         default=32,
         help="learned letter embedding size (0: one-hot letters, as in the lecture)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="names per batch")
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    parser.add_argument("--batch-size", type=int, default=64, help="names per batch")
+    parser.add_argument("--lr", type=float, default=6e-3, help="peak Adam learning rate")
+    parser.add_argument(
+        "--lr-schedule",
+        choices=["one-cycle", "constant"],
+        default="one-cycle",
+        help="one-cycle: warm up to --lr over the first quarter, then anneal (OneCycleLR)",
+    )
     parser.add_argument(
         "--clip-grad-norm", type=float, default=1.0, help="clip the gradients' global norm"
     )
@@ -107,6 +118,7 @@ def build_model(
         vocab_size=vocab_size,
         num_categories=num_categories,
         embedding_dim=embedding_dim,
+        dropout=args.dropout,
         generator=generator,
     )
 
@@ -190,11 +202,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     valid = loader(encode(names, valid_idx, tokenizer), 512, collate, shuffle=False, seed=args.seed)
     model = build_model(args, len(tokenizer), len(names.categories))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    schedule = None
+    if args.lr_schedule == "one-cycle":
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.lr, total_steps=args.epochs * len(train), pct_start=0.25
+        )
     trainer = Trainer(
         model,
         optimizer,
         next_token_loss,
         clip_grad_norm=args.clip_grad_norm,
+        lr_scheduler=schedule,
         progress=not args.no_progress,
         seed=args.seed,
     )

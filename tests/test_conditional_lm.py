@@ -543,3 +543,25 @@ def test_cell_property_is_the_recurrent_cell() -> None:
     cell: Cell[Any] = GRUCell(K + V, 3)
     model = ConditionalLM(cell, vocab_size=V, num_categories=K)
     assert model.cell is cell and model.recurrent.cell is cell
+
+
+def test_dropout_acts_in_training_only_and_keeps_the_mean() -> None:
+    torch.manual_seed(0)
+    model = ConditionalLM(
+        GRUCell(3 + 4, 16), vocab_size=5, num_categories=3, embedding_dim=4, dropout=0.5
+    )
+    tokens = torch.randint(0, 5, (4, 6))
+    categories = torch.randint(0, 3, (4,))
+    model.eval()
+    reference = model(tokens, None, categories)
+    assert torch.equal(reference, model(tokens, None, categories))
+    model.train()
+    draws = torch.stack([model(tokens, None, categories).detach() for _ in range(2000)])
+    assert not torch.equal(draws[0], draws[1])
+    # The head is linear, so inverted dropout keeps the expected logits.
+    torch.testing.assert_close(draws.mean(0), reference.detach(), atol=0.03, rtol=0)
+
+
+def test_dropout_outside_unit_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"1\.5"):
+        ConditionalLM(GRUCell(3 + 5, 4), vocab_size=5, num_categories=3, dropout=1.5)

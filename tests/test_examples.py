@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import subprocess
 import sys
@@ -49,3 +50,18 @@ def test_names_generation_writes_metrics_and_model(shared_data_dir: Path, tmp_pa
         assert (out / name).is_file()
     state_dict = torch.load(out / "model.pt", weights_only=True)
     assert state_dict["head.weight"].shape[0] == 59
+
+
+def test_docs_show_the_current_help_text() -> None:
+    result = subprocess.run(
+        [sys.executable, str(NAMES_GENERATION), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "90"},
+    )
+    saved = ROOT / "docs" / "examples" / "names_generation_help.txt"
+    assert saved.read_text() == result.stdout, (
+        "docs/examples/names_generation_help.txt is stale; regenerate it with "
+        "COLUMNS=90 python examples/names_generation.py --help"
+    )

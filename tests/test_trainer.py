@@ -7,7 +7,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import torch
@@ -398,3 +398,48 @@ def test_history_load_rejects_other_json(tmp_path: Path) -> None:
     path.write_text('{"epochs": [1, 2]}', encoding="utf-8")
     with pytest.raises(ValueError, match="not a seqlearn training history"):
         History.load(path)
+
+
+def _tiny_fit_with_scheduler(interval: str, batches: int, epochs: int) -> list[float]:
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda n: 0.5**n)
+
+    class _Batch(NamedTuple):
+        x: torch.Tensor
+
+        def to(self, device: torch.device) -> _Batch:
+            return _Batch(self.x.to(device))
+
+    def objective(model: torch.nn.Module, batch: _Batch) -> LossSum:
+        return LossSum(model(batch.x).pow(2).sum(), batch.x.size(0))
+
+    trainer = Trainer(
+        model,
+        optimizer,
+        objective,
+        lr_scheduler=scheduler,
+        scheduler_interval=interval,  # type: ignore[arg-type]
+        progress=False,
+    )
+    data = [_Batch(torch.ones(1, 2))] * batches
+    return [record.learning_rate for record in trainer.fit(data, epochs=epochs).records]
+
+
+def test_lr_scheduler_steps_after_every_optimiser_step() -> None:
+    assert _tiny_fit_with_scheduler("step", batches=3, epochs=2) == [0.5**3, 0.5**6]
+
+
+def test_lr_scheduler_steps_after_every_epoch() -> None:
+    assert _tiny_fit_with_scheduler("epoch", batches=3, epochs=2) == [0.5, 0.25]
+
+
+def test_unknown_scheduler_interval_is_refused() -> None:
+    model = torch.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="'batch'"):
+        Trainer(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            lambda m, b: LossSum(torch.zeros(()), 0),
+            scheduler_interval="batch",  # type: ignore[arg-type]
+        )

@@ -7,10 +7,11 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 from typing_extensions import Self, final
 
@@ -58,6 +59,10 @@ class Trainer(Generic[ModelT, BatchT]):
         objective: ``(model, batch) -> LossSum``, e.g.
             :func:`~seqlearn.train.next_token_loss`.
         clip_grad_norm: Clip the gradients' global norm to this value; ``None`` to not clip.
+        lr_scheduler: A :class:`torch.optim.lr_scheduler.LRScheduler` of ``optimizer``,
+            stepped after every optimiser step (``scheduler_interval="step"``, as
+            :class:`~torch.optim.lr_scheduler.OneCycleLR` expects) or after every epoch.
+        scheduler_interval: When to step ``lr_scheduler``: ``"step"`` or ``"epoch"``.
         progress: Show a tqdm progress bar per epoch.
         seed: Seed for the randomness inside :meth:`fit`; ``None`` leaves it unseeded.
         device: Move each batch here first (the model must already be there); ``None``
@@ -87,6 +92,8 @@ class Trainer(Generic[ModelT, BatchT]):
         objective: Objective[ModelT, BatchT],
         *,
         clip_grad_norm: float | None = None,
+        lr_scheduler: LRScheduler | None = None,
+        scheduler_interval: Literal["step", "epoch"] = "step",
         progress: bool = True,
         seed: int | None = None,
         device: torch.device | str | None = None,
@@ -96,7 +103,13 @@ class Trainer(Generic[ModelT, BatchT]):
         self.model = model
         self.optimizer = optimizer
         self.objective = objective
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(
+                f"scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}"
+            )
         self.clip_grad_norm = clip_grad_norm
+        self.lr_scheduler = lr_scheduler
+        self.scheduler_interval = scheduler_interval
         self.progress = progress
         self.seed = seed
         self.device = None if device is None else torch.device(device)
@@ -167,6 +180,8 @@ class Trainer(Generic[ModelT, BatchT]):
             count += loss.num_items
             if self.progress and count:
                 bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+        if self.lr_scheduler is not None and self.scheduler_interval == "epoch":
+            self.lr_scheduler.step()
         seconds = time.perf_counter() - start
         return (total / count if count else math.nan), seconds
 
@@ -206,6 +221,8 @@ class Trainer(Generic[ModelT, BatchT]):
         if self.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
+        if self.lr_scheduler is not None and self.scheduler_interval == "step":
+            self.lr_scheduler.step()
 
     def _move(self, batch: BatchT) -> BatchT:
         return batch if self.device is None else batch.to(self.device)
