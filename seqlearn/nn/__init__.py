@@ -4,6 +4,7 @@ from seqlearn.nn.cells import Cell as Cell
 from seqlearn.nn.cells import ElmanCell as ElmanCell
 from seqlearn.nn.cells import FusedCell as FusedCell
 from seqlearn.nn.cells import FusedMode as FusedMode
+from seqlearn.nn.cells import GatedCell as GatedCell
 from seqlearn.nn.cells import GRUCell as GRUCell
 from seqlearn.nn.cells import LSTMCell as LSTMCell
 from seqlearn.nn.cells import LSTMState as LSTMState
@@ -25,6 +26,7 @@ __all__ = [
     "FusedCell",
     "FusedMode",
     "GRUCell",
+    "GatedCell",
     "LSTMCell",
     "LSTMState",
     "Readout",

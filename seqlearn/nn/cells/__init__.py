@@ -4,6 +4,7 @@ from seqlearn.nn.cells.base import Cell as Cell
 from seqlearn.nn.cells.base import FusedCell as FusedCell
 from seqlearn.nn.cells.base import FusedMode as FusedMode
 from seqlearn.nn.cells.elman import ElmanCell as ElmanCell
+from seqlearn.nn.cells.gated import GatedCell as GatedCell
 from seqlearn.nn.cells.gru import GRUCell as GRUCell
 from seqlearn.nn.cells.lstm import LSTMCell as LSTMCell
 from seqlearn.nn.cells.lstm import LSTMState as LSTMState
@@ -15,6 +16,7 @@ __all__ = [
     "FusedCell",
     "FusedMode",
     "GRUCell",
+    "GatedCell",
     "LSTMCell",
     "LSTMState",
     "StackedCell",

@@ -107,6 +107,13 @@ class Cell(nn.Module, ABC, Generic[StateT]):
             return device or torch.device("cpu"), dtype or torch.get_default_dtype()
         return device or reference.device, dtype or reference.dtype
 
+    def _zeros(
+        self, batch_size: int, device: torch.device | None, dtype: torch.dtype | None
+    ) -> Tensor:
+        """A ``(B, H)`` zero tensor on the parameters' device and dtype unless given."""
+        device, dtype = self._like_parameters(device, dtype)
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
 
 class FusedCell(Cell[StateT]):
     """A cell that one of torch.nn's fused recurrent kernels can run over a whole sequence.

@@ -98,8 +98,7 @@ class ElmanCell(FusedCell[Tensor]):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> Tensor:
-        device, dtype = self._like_parameters(device, dtype)
-        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return self._zeros(batch_size, device, dtype)
 
     @override
     def fused_weights(self) -> list[Tensor]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import FusedCell, FusedMode, check_step_input, uniform_init_
+from seqlearn.nn.cells.base import FusedMode, check_step_input
+from seqlearn.nn.cells.gated import GatedCell
 
 __all__ = ["GRUCell"]
 
 
 @final
-class GRUCell(FusedCell[Tensor]):
+class GRUCell(GatedCell[Tensor]):
     r"""Gated recurrent unit, with :class:`torch.nn.GRUCell`'s equations and weight layout.
 
     .. math::
@@ -41,23 +44,7 @@ class GRUCell(FusedCell[Tensor]):
         torch.Size([2, 4])
     """
 
-    def __init__(
-        self, input_size: int, hidden_size: int, *, generator: torch.Generator | None = None
-    ) -> None:
-        super().__init__(input_size, hidden_size)
-        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size))
-        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size))
-        self.reset_parameters(generator)
-
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Draw every weight from ``U(-1/sqrt(H), 1/sqrt(H))`` like :class:`torch.nn.GRU`.
-
-        Args:
-            generator: Random generator; ``None`` uses PyTorch's default.
-        """
-        uniform_init_(self.fused_weights(), self.hidden_size, generator)
+    num_gates: ClassVar[int] = 3
 
     @override
     def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
@@ -73,19 +60,10 @@ class GRUCell(FusedCell[Tensor]):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> Tensor:
-        device, dtype = self._like_parameters(device, dtype)
-        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return self._zeros(batch_size, device, dtype)
 
     @property
     @override
     def fused_mode(self) -> FusedMode:
         """Always ``"GRU"``."""
         return "GRU"
-
-    @override
-    def fused_weights(self) -> list[Tensor]:
-        return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
-
-    @override
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import FusedCell, FusedMode, check_step_input, uniform_init_
+from seqlearn.nn.cells.base import FusedMode, check_step_input
+from seqlearn.nn.cells.gated import GatedCell
 
 __all__ = ["LSTMCell", "LSTMState"]
 
@@ -26,7 +27,7 @@ class LSTMState(NamedTuple):
 
 
 @final
-class LSTMCell(FusedCell[LSTMState]):
+class LSTMCell(GatedCell[LSTMState]):
     r"""Long short-term memory cell, with :class:`torch.nn.LSTMCell`'s equations and layout.
 
     .. math::
@@ -58,23 +59,7 @@ class LSTMCell(FusedCell[LSTMState]):
         (torch.Size([2, 4]), torch.Size([2, 4]))
     """
 
-    def __init__(
-        self, input_size: int, hidden_size: int, *, generator: torch.Generator | None = None
-    ) -> None:
-        super().__init__(input_size, hidden_size)
-        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
-        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
-        self.reset_parameters(generator)
-
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Draw every weight from ``U(-1/sqrt(H), 1/sqrt(H))`` like :class:`torch.nn.LSTM`.
-
-        Args:
-            generator: Random generator; ``None`` uses PyTorch's default.
-        """
-        uniform_init_(self.fused_weights(), self.hidden_size, generator)
+    num_gates: ClassVar[int] = 4
 
     @override
     def forward(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
@@ -90,20 +75,12 @@ class LSTMCell(FusedCell[LSTMState]):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> LSTMState:
-        device, dtype = self._like_parameters(device, dtype)
-        zeros = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(zeros, zeros.clone())
+        return LSTMState(
+            self._zeros(batch_size, device, dtype), self._zeros(batch_size, device, dtype)
+        )
 
     @property
     @override
     def fused_mode(self) -> FusedMode:
         """Always ``"LSTM"``."""
         return "LSTM"
-
-    @override
-    def fused_weights(self) -> list[Tensor]:
-        return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
-
-    @override
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
