@@ -9,7 +9,8 @@ Held-out NLL is measured as the lecture sets the task: given the language and a 
 first letter, the model predicts the 2nd to last letters and then EOS; the figure is the
 mean over all those predicted characters of all held-out names, in nats.
 
-Run ``python examples/names_generation.py --help`` for the flags.
+Run ``python examples/names_generation.py --help`` for the flags. The same script trains
+in several processes under ``torchrun --nproc_per_node=N examples/names_generation.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,15 @@ from seqlearn.data import (
     LabeledTexts,
     LengthBucketSampler,
     NextTokenCollator,
+    ShardedBatchSampler,
     load_names,
     stratified_split,
 )
 from seqlearn.decode import greedy, sample
 from seqlearn.nn import Cell, ConditionalLM, ElmanCell, GRUCell, LSTMCell, StackedCell
 from seqlearn.tokenize import CharTokenizer
-from seqlearn.train import Trainer, next_token_loss
+from seqlearn.train import LearningRateScheduler, Trainer, next_token_loss
+from seqlearn.train import distributed as processes
 
 CELLS = {"elman": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
 SHOWN_LANGUAGES = ["English", "French", "German", "Italian", "Japanese", "Russian"]
@@ -142,16 +146,25 @@ def loader(
     collate: NextTokenCollator,
     *,
     shuffle: bool,
-    seed: int,
 ) -> DataLoader[tuple[list[int], int]]:
-    """Batches of names of similar length."""
-    sampler = LengthBucketSampler(
-        [len(ids) for ids, _ in examples],
-        batch_size,
-        shuffle=shuffle,
-        generator=torch.Generator().manual_seed(seed),
+    """Batches of names of similar length (this process's share of each, under torchrun).
+
+    The sampler draws from PyTorch's default generator, which the trainer seeds for each
+    epoch from ``--seed``: the batch order repeats exactly from run to run, and is the same
+    in every process.
+    """
+    batches: Any = LengthBucketSampler(
+        [len(ids) for ids, _ in examples], batch_size, shuffle=shuffle
     )
-    return DataLoader(examples, batch_sampler=sampler, collate_fn=collate)  # type: ignore[arg-type]
+    if processes.is_distributed():
+        batches = ShardedBatchSampler(batches)
+    return DataLoader(examples, batch_sampler=batches, collate_fn=collate)  # type: ignore[arg-type]
+
+
+def start_processes() -> None:
+    """Join the process group when started by ``torchrun`` with more than one process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
 def show_samples(
@@ -185,6 +198,7 @@ def show_samples(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train, evaluate, sample and save; returns the metrics written to metrics.json."""
     args = parse_args(argv)
+    start_processes()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)  # the example owns its process; the library never does this
     names = load_names(args.data_dir, download=args.download)
@@ -197,46 +211,54 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.batch_size,
         collate,
         shuffle=True,
-        seed=args.seed,
     )
-    valid = loader(encode(names, valid_idx, tokenizer), 512, collate, shuffle=False, seed=args.seed)
+    valid = loader(encode(names, valid_idx, tokenizer), 512, collate, shuffle=False)
     model = build_model(args, len(tokenizer), len(names.categories))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    schedule = None
+    callbacks = []
     if args.lr_schedule == "one-cycle":
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=args.lr, total_steps=args.epochs * len(train), pct_start=0.25
         )
+        callbacks.append(LearningRateScheduler(schedule, "step"))
     trainer = Trainer(
         model,
         optimizer,
         next_token_loss,
+        callbacks=callbacks,
         clip_grad_norm=args.clip_grad_norm,
-        lr_scheduler=schedule,
         progress=not args.no_progress,
         seed=args.seed,
     )
-    print(
+    say(
         f"seqlearn {seqlearn.__version__}: {len(names)} names, {len(names.categories)} "
         f"languages, {len(train_idx)} train / {len(valid_idx)} held out; torch threads "
-        f"{torch.get_num_threads()}"
+        f"{torch.get_num_threads()}, processes {processes.world_size()}"
     )
     history = trainer.fit(train, epochs=args.epochs, valid_batches=valid)  # logs each epoch
-    print(
+    say(
         f"held-out NLL after {args.epochs} epochs: {history.valid_loss[-1]:.4f} nats per "
         f"character; {history.total_seconds:.1f} s of training"
     )
-    shown = show_samples(model, tokenizer, names.categories, args)
-    metrics = {
+    metrics: dict[str, Any] = {
         "valid_nll": history.valid_loss,
         "epoch_seconds": history.epoch_seconds,
         "train_seconds": history.total_seconds,
         "train_loss": history.train_loss,
-        "samples": shown,
         "config": {key: str(value) for key, value in vars(args).items()},
     }
-    save(args.out, model, tokenizer, names.categories, metrics)
+    if processes.is_main_process():
+        metrics["samples"] = show_samples(model, tokenizer, names.categories, args)
+        save(args.out, model, tokenizer, names.categories, metrics)
+    if processes.is_distributed():
+        torch.distributed.destroy_process_group()
     return metrics
+
+
+def say(text: str) -> None:
+    """Print from one process only (rank 0 under torchrun)."""
+    if processes.is_main_process():
+        print(text)
 
 
 def save(

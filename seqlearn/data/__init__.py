@@ -24,6 +24,7 @@ from seqlearn.data.names import names_dir as names_dir
 from seqlearn.data.names import normalized_text_sha256 as normalized_text_sha256
 from seqlearn.data.names import verify_names as verify_names
 from seqlearn.data.sampler import LengthBucketSampler as LengthBucketSampler
+from seqlearn.data.sampler import ShardedBatchSampler as ShardedBatchSampler
 from seqlearn.data.split import stratified_split as stratified_split
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "LengthBucketSampler",
     "NextTokenBatch",
     "NextTokenCollator",
+    "ShardedBatchSampler",
     "TokenIds",
     "collate_classification",
     "collate_next_token",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 
 import torch
 from torch.utils.data import Sampler
@@ -114,3 +114,64 @@ class LengthBucketSampler(Sampler[list[int]]):
             batches = [batches[i] for i in batch_order]
         for batch in batches:
             yield batch.tolist()
+
+
+@final
+class ShardedBatchSampler(Sampler[list[int]]):
+    """Each process's share of every batch of another batch sampler, for multi-process runs.
+
+    Every process iterates the same global batches (the wrapped sampler must draw the same
+    order everywhere: seed it, or let a seeded :class:`~seqlearn.train.Trainer` seed the
+    default generator) and keeps the rows ``rank, rank + world_size, ...`` of each. Together
+    the processes see exactly the global batches a single process would, so training with
+    :class:`~torch.nn.parallel.DistributedDataParallel` follows the same steps. A global
+    batch with fewer rows than processes is skipped everywhere (every process must take
+    part in every step); use batches of at least ``world_size`` rows to lose nothing.
+
+    Args:
+        batch_sampler: The sampler of global batches, e.g. a :class:`LengthBucketSampler`.
+        num_replicas: Number of processes; defaults to the process group's world size.
+        rank: This process's rank; defaults to the process group's rank.
+
+    Raises:
+        ValueError: If ``rank`` is not in ``[0, num_replicas)``.
+
+    Example:
+        >>> shards = ShardedBatchSampler([[0, 1, 2, 3, 4], [5]], num_replicas=2, rank=1)
+        >>> list(shards)
+        [[1, 3]]
+    """
+
+    def __init__(
+        self,
+        batch_sampler: Iterable[list[int]],
+        *,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
+        group = torch.distributed.is_available() and torch.distributed.is_initialized()
+        if num_replicas is None:
+            num_replicas = torch.distributed.get_world_size() if group else 1
+        if rank is None:
+            rank = torch.distributed.get_rank() if group else 0
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"rank must be in [0, num_replicas), got rank={rank!r}, "
+                f"num_replicas={num_replicas!r}"
+            )
+        self.batch_sampler = batch_sampler
+        self.num_replicas = num_replicas
+        self.rank = rank
+
+    def __len__(self) -> int:
+        """The number of global batches of the wrapped sampler (an upper bound)."""
+        if not isinstance(self.batch_sampler, Sized):
+            raise TypeError("the wrapped batch sampler has no length")
+        return len(self.batch_sampler)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        """This process's rows of each global batch."""
+        for batch in self.batch_sampler:
+            rows = list(batch)
+            if len(rows) >= self.num_replicas:
+                yield rows[self.rank :: self.num_replicas]

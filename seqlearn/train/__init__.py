@@ -1,21 +1,59 @@
-"""Training: the loop, objectives and the history of a run."""
+"""Training: the loop, objectives, callbacks, checkpoints, learning-rate finders."""
 
+from seqlearn.train.callbacks import Callback as Callback
+from seqlearn.train.callbacks import EarlyStopping as EarlyStopping
+from seqlearn.train.callbacks import LearningRateScheduler as LearningRateScheduler
+from seqlearn.train.callbacks import ModelCheckpoint as ModelCheckpoint
+from seqlearn.train.checkpoint import capture_rng_states as capture_rng_states
+from seqlearn.train.checkpoint import load_checkpoint as load_checkpoint
+from seqlearn.train.checkpoint import restore_rng_states as restore_rng_states
+from seqlearn.train.checkpoint import save_checkpoint as save_checkpoint
+from seqlearn.train.devices import resolve_device as resolve_device
 from seqlearn.train.history import EpochRecord as EpochRecord
 from seqlearn.train.history import History as History
+from seqlearn.train.history import Split as Split
+from seqlearn.train.lr_finder import DivergentLRResult as DivergentLRResult
+from seqlearn.train.lr_finder import RangeTestResult as RangeTestResult
+from seqlearn.train.lr_finder import find_divergent_lr as find_divergent_lr
+from seqlearn.train.lr_finder import lr_range_test as lr_range_test
 from seqlearn.train.objectives import LossSum as LossSum
+from seqlearn.train.objectives import NextTokenLoss as NextTokenLoss
 from seqlearn.train.objectives import Objective as Objective
+from seqlearn.train.objectives import SequenceClassifier as SequenceClassifier
+from seqlearn.train.objectives import classification_loss as classification_loss
 from seqlearn.train.objectives import next_token_loss as next_token_loss
 from seqlearn.train.trainer import DivergenceError as DivergenceError
+from seqlearn.train.trainer import DivergencePolicy as DivergencePolicy
+from seqlearn.train.trainer import Metrics as Metrics
 from seqlearn.train.trainer import Movable as Movable
 from seqlearn.train.trainer import Trainer as Trainer
 
 __all__ = [
+    "Callback",
     "DivergenceError",
+    "DivergencePolicy",
+    "DivergentLRResult",
+    "EarlyStopping",
     "EpochRecord",
     "History",
+    "LearningRateScheduler",
     "LossSum",
+    "Metrics",
+    "ModelCheckpoint",
     "Movable",
+    "NextTokenLoss",
     "Objective",
+    "RangeTestResult",
+    "SequenceClassifier",
+    "Split",
     "Trainer",
+    "capture_rng_states",
+    "classification_loss",
+    "find_divergent_lr",
+    "load_checkpoint",
+    "lr_range_test",
     "next_token_loss",
+    "resolve_device",
+    "restore_rng_states",
+    "save_checkpoint",
 ]

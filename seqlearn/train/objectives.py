@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import final
 
-from seqlearn.data.batching import IGNORE_INDEX, NextTokenBatch
+from seqlearn.data.batching import IGNORE_INDEX, ClassificationBatch, NextTokenBatch
 from seqlearn.nn.conditional_lm import ConditionalLM
 
-__all__ = ["LossSum", "Objective", "next_token_loss"]
+__all__ = [
+    "LossSum",
+    "NextTokenLoss",
+    "Objective",
+    "SequenceClassifier",
+    "classification_loss",
+    "next_token_loss",
+]
 
 ModelT_contra = TypeVar("ModelT_contra", bound=nn.Module, contravariant=True)
 BatchT_contra = TypeVar("BatchT_contra", contravariant=True)
@@ -25,10 +34,13 @@ class LossSum(NamedTuple):
     Attributes:
         total: Scalar tensor, the summed loss (differentiable in training).
         num_items: Number of items (tokens or sequences) in ``total``.
+        num_correct: For classifiers, how many items the model labels right (gives
+            accuracy); ``None`` otherwise.
     """
 
     total: Tensor
     num_items: int
+    num_correct: int | None = None
 
 
 class Objective(Protocol[ModelT_contra, BatchT_contra]):
@@ -47,29 +59,89 @@ class Objective(Protocol[ModelT_contra, BatchT_contra]):
         ...
 
 
-def next_token_loss(model: ConditionalLM[Any], batch: NextTokenBatch) -> LossSum:
-    """Cross-entropy of each next token, summed over the valid (non-padding) tokens.
+@final
+@dataclass(frozen=True)
+class NextTokenLoss:
+    """Cross-entropy of each next token, per token or per sequence.
+
+    With ``per="token"`` (the default) the loss is the mean negative log-likelihood per
+    predicted token, in nats, so ``exp(loss)`` is the perplexity; with ``per="sequence"``
+    it is the summed NLL of each sequence, averaged over sequences.
 
     Args:
-        model: A conditional language model.
-        batch: Inputs, lengths, targets (padding is ``IGNORE_INDEX``) and categories.
+        per: What the mean is over: ``"token"`` or ``"sequence"``.
 
-    Returns:
-        The summed negative log-likelihood in nats and the number of predicted tokens.
+    Raises:
+        ValueError: If ``per`` is neither.
 
     Example:
-        >>> import torch
         >>> from seqlearn.nn import lecture_generator
         >>> from seqlearn.data.batching import collate_next_token
         >>> batch = collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)
-        >>> loss = next_token_loss(lecture_generator(), batch)
-        >>> loss.num_items
-        4
+        >>> model = lecture_generator()
+        >>> per_token, per_name = NextTokenLoss(), NextTokenLoss("sequence")
+        >>> per_token(model, batch).num_items, per_name(model, batch).num_items
+        (4, 2)
     """
-    logits = model(batch.inputs, batch.lengths, batch.categories)  # (B, T, V)
-    targets = batch.targets.reshape(-1)
-    total = nn.functional.cross_entropy(
-        logits.reshape(-1, logits.size(-1)), targets, ignore_index=IGNORE_INDEX, reduction="sum"
-    )
-    count = int(torch.count_nonzero(targets != IGNORE_INDEX))
-    return LossSum(total, count)
+
+    per: Literal["token", "sequence"] = "token"
+
+    def __post_init__(self) -> None:
+        if self.per not in ("token", "sequence"):
+            raise ValueError(f"per must be 'token' or 'sequence', got {self.per!r}")
+
+    def __call__(self, model: ConditionalLM[Any], batch: NextTokenBatch) -> LossSum:
+        """The batch's summed NLL and the number of tokens (or sequences) it covers.
+
+        Args:
+            model: A conditional language model.
+            batch: Inputs, lengths, targets (padding is ``IGNORE_INDEX``) and categories.
+
+        Returns:
+            The summed negative log-likelihood in nats and the item count.
+        """
+        logits = model(batch.inputs, batch.lengths, batch.categories)  # (B, T, V)
+        targets = batch.targets.reshape(-1)
+        total = nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), targets, ignore_index=IGNORE_INDEX, reduction="sum"
+        )
+        if self.per == "sequence":
+            return LossSum(total, int(batch.targets.size(0)))
+        return LossSum(total, int(torch.count_nonzero(targets != IGNORE_INDEX)))
+
+
+next_token_loss = NextTokenLoss()
+"""Mean next-token cross-entropy per token: :class:`NextTokenLoss` with ``per="token"``."""
+
+
+class SequenceClassifier(Protocol):
+    """A model mapping a padded batch ``(B, T)`` with lengths ``(B,)`` to logits ``(B, C)``."""
+
+    def __call__(self, inputs: Tensor, lengths: Tensor, /) -> Tensor:
+        """Class logits of each sequence."""
+        ...
+
+
+def classification_loss(model: SequenceClassifier, batch: ClassificationBatch) -> LossSum:
+    """Cross-entropy of each sequence's label, summed, with the count of correct labels.
+
+    Args:
+        model: Any classifier ``(inputs, lengths) -> logits (B, C)``.
+        batch: Inputs, lengths and labels.
+
+    Returns:
+        The summed loss, the number of sequences and how many were labelled right.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.data.batching import collate_classification
+        >>> batch = collate_classification([([1, 2], 0), ([3], 1)])
+        >>> model = lambda inputs, lengths: torch.tensor([[2.0, 0.0], [3.0, 0.0]])
+        >>> loss = classification_loss(model, batch)
+        >>> loss.num_items, loss.num_correct
+        (2, 1)
+    """
+    logits = model(batch.inputs, batch.lengths)  # (B, C)
+    total = nn.functional.cross_entropy(logits, batch.labels, reduction="sum")
+    correct = int(torch.count_nonzero(logits.argmax(dim=-1) == batch.labels))
+    return LossSum(total, int(batch.labels.size(0)), correct)

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+import os
 import time
-from collections.abc import Iterable, Iterator, Sized
-from contextlib import contextmanager
-from typing import Generic, Literal, Protocol, TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar, cast
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 from typing_extensions import Self, final
 
+from seqlearn.train import distributed
+from seqlearn.train.callbacks import Callback
+from seqlearn.train.checkpoint import (
+    capture_rng_states,
+    load_checkpoint,
+    restore_rng_states,
+    save_checkpoint,
+)
+from seqlearn.train.devices import resolve_device
 from seqlearn.train.history import EpochRecord, History
 from seqlearn.train.objectives import LossSum, Objective
 
-__all__ = ["DivergenceError", "Movable", "Trainer"]
+__all__ = ["DivergenceError", "DivergencePolicy", "Metrics", "Movable", "Trainer"]
 
 logger = logging.getLogger(__name__)
+
+DivergencePolicy = Literal["stop", "skip", "restore"]
+"""What a non-finite loss or gradient does: raise :class:`DivergenceError` (``"stop"``),
+skip that optimiser step (``"skip"``), or load the weights and optimiser state of the last
+completed epoch and end training (``"restore"``)."""
 
 
 class Movable(Protocol):
@@ -36,40 +52,88 @@ BatchT = TypeVar("BatchT", bound=Movable)
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss."""
+    """Training produced a non-finite loss or gradient."""
+
+
+class Metrics(NamedTuple):
+    """Mean figures over some batches.
+
+    Attributes:
+        loss: Mean loss per counted item (``nan`` if there were none).
+        accuracy: Share of items labelled right, for classifiers; else ``None``.
+        num_items: Items counted (over all processes in multi-process training).
+    """
+
+    loss: float
+    accuracy: float | None
+    num_items: int
+
+
+class _Tally:
+    """Running sums of loss, items and correct labels, reducible across processes."""
+
+    def __init__(self) -> None:
+        self.total, self.items, self.correct, self.any_correct = 0.0, 0, 0, False
+
+    def add(self, loss: LossSum) -> None:
+        self.total += float(loss.total.detach())
+        self.items += loss.num_items
+        if loss.num_correct is not None:
+            self.correct += loss.num_correct
+            self.any_correct = True
+
+    def metrics(self, device: torch.device | None) -> Metrics:
+        total, items, correct = distributed.all_reduce_sums(
+            [self.total, self.items, self.correct], device
+        )
+        if not items:
+            return Metrics(math.nan, None, 0)
+        accuracy = correct / items if self.any_correct else None
+        return Metrics(total / items, accuracy, int(items))
 
 
 @final
 class Trainer(Generic[ModelT, BatchT]):
     """Fits a model to batches by minimising an objective, one epoch at a time.
 
-    The loop is deliberately plain: for each batch, compute the objective's summed loss,
-    step the optimiser on its mean, and keep exact per-epoch averages. Validation runs
-    under :func:`torch.inference_mode` with the model in eval mode.
+    The loop is plain on purpose: for each batch, the objective gives a summed loss and an
+    item count; gradients of the sum are accumulated over ``accumulate_grad_batches``
+    batches and divided by the item count, so each optimiser step follows the exact mean
+    over those batches; then gradients are checked, clipped and applied. Validation runs
+    under :func:`torch.inference_mode` in eval mode. Callbacks (early stopping, checkpoints,
+    learning-rate schedules, your own) hook in at fit, epoch and step boundaries.
 
-    Randomness inside :meth:`fit` (dropout, and data loaders or samplers that draw from
-    PyTorch's default generator) comes from ``seed``: the default generator is forked,
-    seeded, and restored afterwards, so a seeded fit is repeatable and leaves the caller's
-    random state untouched.
+    Randomness: with ``seed``, the default generator is seeded from ``(seed, epoch)`` at the
+    start of each epoch inside a fork of PyTorch's random state, so dropout and samplers
+    that draw from the default generator repeat exactly, a run resumed from a checkpoint
+    continues exactly as an uninterrupted one, and the caller's random state is untouched.
+    Without ``seed``, checkpoints carry every random state instead.
+
+    Multi-process: when a :mod:`torch.distributed` process group is running, the model is
+    wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`, gradients follow the mean
+    over the items of all processes, figures are summed over processes, and only rank 0
+    logs, shows progress and writes checkpoints (see :mod:`seqlearn.train.distributed`).
 
     Args:
         model: The model to train.
         optimizer: Any :class:`torch.optim.Optimizer` over the model's parameters (the
             lecture uses plain SGD).
-        objective: ``(model, batch) -> LossSum``, e.g.
-            :func:`~seqlearn.train.next_token_loss`.
-        clip_grad_norm: Clip the gradients' global norm to this value; ``None`` to not clip.
-        lr_scheduler: A :class:`torch.optim.lr_scheduler.LRScheduler` of ``optimizer``,
-            stepped after every optimiser step (``scheduler_interval="step"``, as
-            :class:`~torch.optim.lr_scheduler.OneCycleLR` expects) or after every epoch.
-        scheduler_interval: When to step ``lr_scheduler``: ``"step"`` or ``"epoch"``.
+        objective: ``(model, batch) -> LossSum``, e.g. :data:`~seqlearn.train.next_token_loss`
+            or :func:`~seqlearn.train.classification_loss`.
+        callbacks: Hooks called in order, e.g. :class:`~seqlearn.train.EarlyStopping`.
+        clip_grad_norm: Clip the gradients' global norm to this value.
+        clip_grad_value: Clip each gradient element to ``[-value, value]`` (before the norm).
+        accumulate_grad_batches: Batches whose gradients make one optimiser step.
+        on_divergence: What a non-finite loss or gradient does, see :data:`DivergencePolicy`.
+        mixed_precision: Run forward passes in bfloat16 autocast (CUDA only).
         progress: Show a tqdm progress bar per epoch.
         seed: Seed for the randomness inside :meth:`fit`; ``None`` leaves it unseeded.
-        device: Move each batch here first (the model must already be there); ``None``
-            leaves batches where they are.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a :class:`torch.device`: the
+            model moves there and each batch follows; ``None`` moves nothing.
 
     Raises:
-        ValueError: If ``clip_grad_norm`` is not positive.
+        ValueError: If a clipping value or ``accumulate_grad_batches`` is not positive, the
+            policy is unknown, or mixed precision is asked for off CUDA.
 
     Example:
         >>> import torch
@@ -91,29 +155,55 @@ class Trainer(Generic[ModelT, BatchT]):
         optimizer: torch.optim.Optimizer,
         objective: Objective[ModelT, BatchT],
         *,
+        callbacks: Sequence[Callback] = (),
         clip_grad_norm: float | None = None,
-        lr_scheduler: LRScheduler | None = None,
-        scheduler_interval: Literal["step", "epoch"] = "step",
+        clip_grad_value: float | None = None,
+        accumulate_grad_batches: int = 1,
+        on_divergence: DivergencePolicy = "stop",
+        mixed_precision: bool = False,
         progress: bool = True,
         seed: int | None = None,
-        device: torch.device | str | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
-        if clip_grad_norm is not None and not clip_grad_norm > 0:
-            raise ValueError(f"clip_grad_norm must be positive, got {clip_grad_norm!r}")
+        for name, value in [
+            ("clip_grad_norm", clip_grad_norm),
+            ("clip_grad_value", clip_grad_value),
+        ]:
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        if accumulate_grad_batches < 1:
+            raise ValueError(
+                f"accumulate_grad_batches must be at least 1, got {accumulate_grad_batches!r}"
+            )
+        if on_divergence not in ("stop", "skip", "restore"):
+            raise ValueError(
+                f"on_divergence must be 'stop', 'skip' or 'restore', got {on_divergence!r}"
+            )
+        self.device = None if device is None else resolve_device(device)
+        if mixed_precision and (self.device is None or self.device.type != "cuda"):
+            raise ValueError(f"mixed_precision needs a CUDA device, got device={device!r}")
+        if self.device is not None:
+            model.to(self.device)
         self.model = model
         self.optimizer = optimizer
         self.objective = objective
-        if scheduler_interval not in ("step", "epoch"):
-            raise ValueError(
-                f"scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}"
-            )
+        self.callbacks = list(callbacks)
         self.clip_grad_norm = clip_grad_norm
-        self.lr_scheduler = lr_scheduler
-        self.scheduler_interval = scheduler_interval
+        self.clip_grad_value = clip_grad_value
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self.on_divergence = on_divergence
+        self.mixed_precision = mixed_precision
         self.progress = progress
         self.seed = seed
-        self.device = None if device is None else torch.device(device)
         self.epoch = 0
+        self.step = 0
+        self.history = History()
+        self.stop_training = False
+        self.diverged = False
+        self._train_model: nn.Module = model
+        self._last_good: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------- fitting
 
     def fit(
         self,
@@ -121,69 +211,199 @@ class Trainer(Generic[ModelT, BatchT]):
         *,
         epochs: int,
         valid_batches: Iterable[BatchT] | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
     ) -> History:
-        """Train for ``epochs`` more epochs, validating after each when batches are given.
+        """Train until ``epochs`` epochs have run in all (Keras' meaning of ``epochs``).
 
         Args:
             train_batches: Re-iterable training batches (a list or a DataLoader).
-            epochs: Number of epochs to run.
+            epochs: The epoch to train up to, counting those of earlier fits and of a
+                resumed checkpoint.
             valid_batches: Re-iterable validation batches, or ``None``.
+            resume_from: A checkpoint from :meth:`save_checkpoint` to continue from.
 
         Returns:
-            The history of these epochs.
+            The history of all epochs so far (also :attr:`history`).
 
         Raises:
             ValueError: If ``epochs`` is below 1.
-            DivergenceError: If a training loss is not finite.
+            DivergenceError: If the loss or a gradient is not finite and
+                ``on_divergence="stop"``.
         """
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs!r}")
-        history = History()
-        with self._seeded():
-            for _ in range(epochs):
-                self.epoch += 1
-                train_loss, seconds = self.train_epoch(train_batches)
-                valid_loss = None if valid_batches is None else self.evaluate(valid_batches)
-                record = EpochRecord(
-                    self.epoch, train_loss, valid_loss, seconds, self._learning_rate()
-                )
-                history.append(record)
-                logger.info(
-                    "epoch %d: train loss %.4f, valid loss %s, %.2f s",
-                    record.epoch,
-                    train_loss,
-                    "n/a" if valid_loss is None else f"{valid_loss:.4f}",
-                    seconds,
-                )
-        return history
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+        self.stop_training = self.diverged = False
+        self._train_model = self._wrapped_for_processes()
+        self._remember_good_state()
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
+        while self.epoch < epochs and not self.stop_training:
+            with self._epoch_random_state(self.epoch + 1):
+                record = self._run_epoch(train_batches, valid_batches)
+            if record is None:  # diverged, weights restored
+                break
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, record)
+            for callback in self.callbacks:  # the epoch's state is final: checkpoints save it
+                callback.on_epoch_finished(self, record)
+            self._remember_good_state()
+        for callback in self.callbacks:
+            callback.on_fit_end(self, self.history)
+        return self.history
 
-    def train_epoch(self, batches: Iterable[BatchT]) -> tuple[float, float]:
-        """Run one epoch of optimisation steps.
+    def _run_epoch(
+        self, train_batches: Iterable[BatchT], valid_batches: Iterable[BatchT] | None
+    ) -> EpochRecord | None:
+        epoch = self.epoch + 1
+        for callback in self.callbacks:
+            callback.on_epoch_start(self, epoch)
+        train, seconds, skipped = self._train_epoch(train_batches, epoch)
+        if self.diverged:
+            return None
+        valid = None if valid_batches is None else self.validate(valid_batches)
+        self.epoch = epoch
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=train.loss,
+            valid_loss=None if valid is None else valid.loss,
+            seconds=seconds,
+            learning_rate=self._learning_rate(),
+            train_accuracy=train.accuracy,
+            valid_accuracy=None if valid is None else valid.accuracy,
+            steps=self.step,
+            skipped_steps=skipped,
+        )
+        self.history.append(record)
+        if distributed.is_main_process():
+            logger.info("%s", _describe(record))
+        return record
+
+    def train_epoch(self, batches: Iterable[BatchT]) -> Metrics:
+        """Run one epoch of optimisation steps (outside :meth:`fit`: only step hooks run,
+        and no record is kept).
 
         Args:
             batches: The training batches.
 
         Returns:
-            The epoch's mean loss per counted item and its wall-clock seconds.
+            The epoch's figures, measured while the weights changed.
 
         Raises:
-            DivergenceError: If a loss is not finite.
+            DivergenceError: If the loss or a gradient is not finite and
+                ``on_divergence="stop"``.
         """
+        return self._train_epoch(batches, self.epoch + 1)[0]
+
+    def _train_epoch(self, batches: Iterable[BatchT], epoch: int) -> tuple[Metrics, float, int]:
         self.model.train()
-        total, count = 0.0, 0
+        tally, pending, pending_items, skipped = _Tally(), 0, 0, 0
         start = time.perf_counter()
-        bar = self._bar(batches, f"epoch {self.epoch}")
-        for step, batch in enumerate(bar, start=1):
-            loss = self.objective(self.model, self._move(batch))
-            self._step(loss, step)
-            total += float(loss.total.detach())
-            count += loss.num_items
-            if self.progress and count:
-                bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
-        if self.lr_scheduler is not None and self.scheduler_interval == "epoch":
-            self.lr_scheduler.step()
-        seconds = time.perf_counter() - start
-        return (total / count if count else math.nan), seconds
+        bar = self._bar(batches, f"epoch {epoch}")
+        for batch in bar:
+            loss = self._loss(self._train_model, batch)
+            if not distributed.is_distributed() and not torch.isfinite(loss.total):
+                skipped += self._diverged("loss", float(loss.total.detach()), epoch)
+                pending, pending_items = 0, 0
+                if self.diverged:
+                    break
+                continue
+            loss.total.backward()  # type: ignore[no-untyped-call]
+            tally.add(loss)
+            pending, pending_items = pending + 1, pending_items + loss.num_items
+            if pending == self.accumulate_grad_batches:
+                skipped += self._optimizer_step(pending_items, epoch)
+                pending, pending_items = 0, 0
+            if self.diverged:
+                break
+            if self.progress and tally.items:
+                bar.set_postfix(loss=f"{tally.total / tally.items:.4f}", refresh=False)
+        if pending and not self.diverged:
+            skipped += self._optimizer_step(pending_items, epoch)
+        self.optimizer.zero_grad(set_to_none=True)
+        return tally.metrics(self.device), time.perf_counter() - start, skipped
+
+    def _loss(self, model: nn.Module, batch: BatchT) -> LossSum:
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if self.mixed_precision else nullcontext()
+        )
+        with autocast:
+            return self.objective(cast(ModelT, model), self._move(batch))
+
+    def _optimizer_step(self, items: int, epoch: int) -> int:
+        """Scale, check, clip and apply the accumulated gradients; returns 1 if skipped."""
+        items_everywhere = distributed.all_reduce_sums([float(items)], self.device)[0]
+        if items_everywhere == 0:
+            self.optimizer.zero_grad(set_to_none=True)
+            return 0
+        # DDP averages gradients over processes; undo that so they follow the global mean.
+        scale = distributed.world_size() / items_everywhere
+        parameters = [p for p in self.model.parameters() if p.grad is not None]
+        for parameter in parameters:
+            cast(torch.Tensor, parameter.grad).mul_(scale)
+        # Check before clipping: clipping by value would turn an infinite gradient finite.
+        norm = nn.utils.clip_grad_norm_(parameters, math.inf) if parameters else torch.zeros(())
+        if not torch.isfinite(norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._diverged("gradient norm", float(norm), epoch)
+        if self.clip_grad_value is not None:
+            nn.utils.clip_grad_value_(parameters, self.clip_grad_value)
+        if self.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(parameters, self.clip_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        for callback in self.callbacks:
+            callback.on_step_end(self, self.step)
+        return 0
+
+    def _diverged(self, what: str, value: float, epoch: int) -> int:
+        """Apply the divergence policy; returns 1 when the step is skipped."""
+        message = (
+            f"non-finite {what} {value} at epoch {epoch}, step {self.step + 1}, "
+            f"learning rate {self._learning_rate():g}"
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.on_divergence == "stop":
+            raise DivergenceError(message)
+        if self.on_divergence == "skip":
+            logger.warning("%s: step skipped", message)
+            return 1
+        logger.error("%s: restoring the weights of epoch %d and stopping", message, self.epoch)
+        assert self._last_good is not None  # taken when fit starts
+        self.model.load_state_dict(self._last_good["model"])
+        self.optimizer.load_state_dict(self._last_good["optimizer"])
+        self.diverged = self.stop_training = True
+        return 0
+
+    def _remember_good_state(self) -> None:
+        if self.on_divergence == "restore":
+            self._last_good = copy.deepcopy(
+                {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+            )
+
+    # -------------------------------------------------------------------- evaluation
+
+    def validate(self, batches: Iterable[BatchT]) -> Metrics:
+        """Mean figures over ``batches`` without changing the model (summed over processes).
+
+        Args:
+            batches: The batches to score.
+
+        Returns:
+            Loss, accuracy (classifiers) and item count.
+        """
+        was_training = self.model.training
+        self.model.eval()
+        tally = _Tally()
+        try:
+            with torch.inference_mode():
+                for batch in batches:
+                    tally.add(self._loss(self.model, batch))
+        finally:
+            self.model.train(was_training)
+        return tally.metrics(self.device)
 
     def evaluate(self, batches: Iterable[BatchT]) -> float:
         """Mean loss per counted item over ``batches``, without changing the model.
@@ -194,35 +414,87 @@ class Trainer(Generic[ModelT, BatchT]):
         Returns:
             The mean loss (``nan`` if the batches count no items).
         """
-        was_training = self.model.training
-        self.model.eval()
-        total, count = 0.0, 0
-        try:
-            with torch.inference_mode():
-                for batch in batches:
-                    loss = self.objective(self.model, self._move(batch))
-                    total += float(loss.total)
-                    count += loss.num_items
-        finally:
-            self.model.train(was_training)
-        return total / count if count else math.nan
+        return self.validate(batches).loss
 
-    def _step(self, loss: LossSum, step: int) -> None:
-        if loss.num_items == 0:
-            return
-        mean = loss.total / loss.num_items
-        if not torch.isfinite(mean):
-            raise DivergenceError(
-                f"non-finite training loss {float(mean.detach())} at epoch {self.epoch}, "
-                f"step {step}, learning rate {self._learning_rate():g}"
+    # ------------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: model, optimiser, epoch, step, history, callbacks'
+        states (a learning-rate schedule among them) and every random state."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "history": self.history.to_dict(),
+            "callbacks": [callback.state_dict() for callback in self.callbacks],
+            "rng": capture_rng_states(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned.
+
+        Args:
+            state: A trainer state.
+
+        Raises:
+            ValueError: If the state holds another number of callback states than this
+                trainer has callbacks.
+        """
+        callback_states = state["callbacks"]
+        if len(callback_states) != len(self.callbacks):
+            raise ValueError(
+                f"the checkpoint holds states of {len(callback_states)} callbacks, but this "
+                f"trainer has {len(self.callbacks)}; pass the same callbacks to resume"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        mean.backward()  # type: ignore[no-untyped-call]
-        if self.clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
-        self.optimizer.step()
-        if self.lr_scheduler is not None and self.scheduler_interval == "step":
-            self.lr_scheduler.step()
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.history = History.from_dict(state["history"])
+        for callback, callback_state in zip(self.callbacks, callback_states):
+            callback.load_state_dict(callback_state)
+        restore_rng_states(state["rng"])
+
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`state_dict` atomically to ``path`` (rank 0 only when multi-process).
+
+        A crash or a kill at any moment leaves the previous file at ``path`` intact.
+
+        Args:
+            path: The checkpoint file.
+
+        Returns:
+            The path.
+        """
+        target = Path(path)
+        if distributed.is_main_process():
+            save_checkpoint(target, self.state_dict())
+        if distributed.is_distributed():
+            torch.distributed.barrier()
+        return target
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Load a checkpoint written by :meth:`save_checkpoint` into this trainer.
+
+        Loading uses ``torch.load(..., weights_only=True)``: a checkpoint from a stranger
+        cannot run code.
+
+        Args:
+            path: The checkpoint file.
+        """
+        self.load_state_dict(load_checkpoint(path, map_location=self.device or "cpu"))
+
+    # ----------------------------------------------------------------------- helpers
+
+    def _wrapped_for_processes(self) -> nn.Module:
+        if not distributed.is_distributed():
+            return self.model
+        if isinstance(self._train_model, nn.parallel.DistributedDataParallel):
+            return self._train_model
+        device_ids = (
+            [self.device] if self.device is not None and self.device.type == "cuda" else None
+        )
+        return nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
 
     def _move(self, batch: BatchT) -> BatchT:
         return batch if self.device is None else batch.to(self.device)
@@ -232,13 +504,29 @@ class Trainer(Generic[ModelT, BatchT]):
 
     def _bar(self, batches: Iterable[BatchT], description: str) -> tqdm[BatchT]:
         total = len(batches) if isinstance(batches, Sized) else None
-        return tqdm(batches, desc=description, total=total, disable=not self.progress, leave=False)
+        show = self.progress and distributed.is_main_process()
+        return tqdm(batches, desc=description, total=total, disable=not show, leave=False)
 
     @contextmanager
-    def _seeded(self) -> Iterator[None]:
+    def _epoch_random_state(self, epoch: int) -> Iterator[None]:
         if self.seed is None:
             yield
             return
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+        cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=cuda_devices):  # manual_seed reseeds CUDA too
+            torch.manual_seed(self.seed * 1_000_003 + epoch)
             yield
+
+
+def _describe(record: EpochRecord) -> str:
+    parts = [f"epoch {record.epoch}: train loss {record.train_loss:.4f}"]
+    if record.train_accuracy is not None:
+        parts.append(f"train accuracy {record.train_accuracy:.4f}")
+    if record.valid_loss is not None:
+        parts.append(f"valid loss {record.valid_loss:.4f}")
+    if record.valid_accuracy is not None:
+        parts.append(f"valid accuracy {record.valid_accuracy:.4f}")
+    parts.append(f"{record.seconds:.2f} s")
+    if record.skipped_steps:
+        parts.append(f"{record.skipped_steps} steps skipped")
+    return ", ".join(parts)

@@ -1,0 +1,300 @@
+"""Callbacks: typed hooks into the training loop, and the ones most runs need.
+
+A callback subclasses :class:`Callback` and overrides the hooks it needs; the trainer calls
+them in the order the callbacks were given. An epoch ends in two rounds: every callback's
+:meth:`~Callback.on_epoch_end` (schedules step, early stopping decides), then every
+callback's :meth:`~Callback.on_epoch_finished`, when the epoch's state is final; that is
+where :class:`ModelCheckpoint` saves, so a checkpoint holds every callback's state after
+the epoch, whatever the order the callbacks were given in. A callback that keeps state
+across epochs returns it from :meth:`Callback.state_dict`, so checkpoints carry it and
+resuming restores it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from torch import Tensor
+from torch.optim.lr_scheduler import LRScheduler
+from typing_extensions import final, override
+
+from seqlearn.train.history import EpochRecord, History
+
+if TYPE_CHECKING:
+    from seqlearn.train.trainer import Trainer
+
+__all__ = ["Callback", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint"]
+
+logger = logging.getLogger(__name__)
+
+
+class Callback:
+    """Base class of callbacks: every hook does nothing until a subclass overrides it.
+
+    Hooks receive the trainer, so a callback can read ``trainer.model``,
+    ``trainer.optimizer``, ``trainer.epoch``, ``trainer.step`` and ``trainer.history``, and
+    stop training by setting ``trainer.stop_training = True``.
+
+    Example:
+        >>> class PrintLoss(Callback):
+        ...     def on_epoch_end(self, trainer, record):
+        ...         print(f"epoch {record.epoch}: {record.train_loss:.2f}")
+    """
+
+    def on_fit_start(self, trainer: Trainer[Any, Any]) -> None:
+        """Called once when :meth:`~seqlearn.train.Trainer.fit` starts (after any resume)."""
+
+    def on_epoch_start(self, trainer: Trainer[Any, Any], epoch: int) -> None:
+        """Called before the first batch of epoch ``epoch`` (1-based)."""
+
+    def on_step_end(self, trainer: Trainer[Any, Any], step: int) -> None:
+        """Called after every optimiser step; ``step`` counts steps since training began."""
+
+    def on_epoch_end(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+        """Called after each epoch's training and validation, with its figures."""
+
+    def on_epoch_finished(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+        """Called after every callback's :meth:`on_epoch_end`: the epoch's state is final.
+
+        The place to save or export the trainer's state (as :class:`ModelCheckpoint` does).
+        """
+
+    def on_fit_end(self, trainer: Trainer[Any, Any], history: History) -> None:
+        """Called once when :meth:`~seqlearn.train.Trainer.fit` ends."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to keep in checkpoints (tensors, numbers, strings and containers of them)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned.
+
+        Args:
+            state: The saved state.
+        """
+
+
+def _mode_for(monitor: str, mode: Literal["min", "max"] | None) -> Literal["min", "max"]:
+    if mode is not None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        return mode
+    return "max" if monitor.endswith("accuracy") else "min"
+
+
+def _improved(value: float, best: float, mode: str, min_delta: float) -> bool:
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+@final
+class EarlyStopping(Callback):
+    """Stop when a monitored figure has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: A figure of :class:`~seqlearn.train.EpochRecord`, e.g. ``"valid_loss"``.
+        patience: Epochs without improvement to allow before stopping.
+        min_delta: How much better a figure must be to count as an improvement.
+        mode: ``"min"`` or ``"max"``; by default ``"max"`` for accuracies, else ``"min"``.
+        restore_best_weights: Load the weights of the best epoch when training stops.
+
+    Raises:
+        ValueError: If ``patience`` is negative or ``mode`` is unknown.
+
+    Example:
+        >>> stopper = EarlyStopping("valid_loss", patience=2)
+        >>> stopper.mode
+        'min'
+    """
+
+    def __init__(
+        self,
+        monitor: str = "valid_loss",
+        *,
+        patience: int = 3,
+        min_delta: float = 0.0,
+        mode: Literal["min", "max"] | None = None,
+        restore_best_weights: bool = False,
+    ) -> None:
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience!r}")
+        _check_monitor(monitor)
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.mode = _mode_for(monitor, mode)
+        self.restore_best_weights = restore_best_weights
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_weights: dict[str, Tensor] | None = None
+
+    @override
+    def on_epoch_end(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+        value = record.value(self.monitor)
+        if value is None or math.isnan(value):
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which was not measured")
+        if _improved(value, self.best, self.mode, self.min_delta):
+            self.best, self.best_epoch, self.wait = value, record.epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = _cpu_copy(trainer.model.state_dict())
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            trainer.stop_training = True
+            logger.info(
+                "early stopping after epoch %d: %s has not improved on %.4f (epoch %d) for %d "
+                "epochs",
+                record.epoch,
+                self.monitor,
+                self.best,
+                self.best_epoch,
+                self.wait,
+            )
+
+    @override
+    def on_fit_end(self, trainer: Trainer[Any, Any], history: History) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            trainer.model.load_state_dict(self.best_weights)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch}
+        state["wait"] = self.wait
+        if self.best_weights is not None:
+            state["best_weights"] = self.best_weights
+        return state
+
+    @override
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.wait = int(state["wait"])
+        self.best_weights = state.get("best_weights")
+
+
+def _check_monitor(monitor: str) -> None:
+    names = list(EpochRecord.__dataclass_fields__)
+    if monitor not in names:
+        raise ValueError(f"unknown figure {monitor!r}; monitor one of {names}")
+
+
+def _cpu_copy(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state.items()}
+
+
+@final
+class ModelCheckpoint(Callback):
+    """Save a full checkpoint (see :meth:`~seqlearn.train.Trainer.save_checkpoint`).
+
+    Every save is atomic: a crash or a kill leaves the previous file intact. In
+    multi-process training only rank 0 writes.
+
+    Args:
+        path: File to write; ``{epoch}`` in it is replaced by the epoch number.
+        every_n_epochs: Save after every ``n``-th epoch.
+        monitor: With ``save_best_only``, the figure that decides what is best.
+        mode: ``"min"`` or ``"max"``; by default ``"max"`` for accuracies, else ``"min"``.
+        save_best_only: Save only when ``monitor`` improves.
+
+    Raises:
+        ValueError: If ``every_n_epochs`` is below 1.
+
+    Example:
+        >>> ModelCheckpoint("runs/last.pt").path
+        PosixPath('runs/last.pt')
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        every_n_epochs: int = 1,
+        monitor: str = "valid_loss",
+        mode: Literal["min", "max"] | None = None,
+        save_best_only: bool = False,
+    ) -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs!r}")
+        self.path = Path(path)
+        self.every_n_epochs = every_n_epochs
+        self.monitor = monitor
+        self.mode = _mode_for(monitor, mode)
+        _check_monitor(monitor)
+        self.save_best_only = save_best_only
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    @override
+    def on_epoch_finished(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+        if record.epoch % self.every_n_epochs:
+            return
+        if self.save_best_only:
+            value = record.value(self.monitor)
+            if value is None or math.isnan(value):
+                raise ValueError(
+                    f"ModelCheckpoint monitors {self.monitor!r}, which was not measured"
+                )
+            if not _improved(value, self.best, self.mode, 0.0):
+                return
+            self.best = value
+        trainer.save_checkpoint(str(self.path).replace("{epoch}", str(record.epoch)))
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    @override
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best = float(state["best"])
+
+
+@final
+class LearningRateScheduler(Callback):
+    """Step a :mod:`torch.optim.lr_scheduler` scheduler after every step or every epoch.
+
+    Its state travels in checkpoints, so a resumed run continues the schedule.
+
+    Args:
+        scheduler: A scheduler of the trainer's optimiser.
+        interval: ``"step"`` (after each optimiser step, as
+            :class:`~torch.optim.lr_scheduler.OneCycleLR` expects) or ``"epoch"``.
+
+    Raises:
+        ValueError: If ``interval`` is unknown.
+
+    Example:
+        >>> import torch
+        >>> optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+        >>> decay = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+        >>> LearningRateScheduler(decay, "epoch").interval
+        'epoch'
+    """
+
+    def __init__(self, scheduler: LRScheduler, interval: Literal["step", "epoch"] = "step") -> None:
+        if interval not in ("step", "epoch"):
+            raise ValueError(f"interval must be 'step' or 'epoch', got {interval!r}")
+        self.scheduler = scheduler
+        self.interval = interval
+
+    @override
+    def on_step_end(self, trainer: Trainer[Any, Any], step: int) -> None:
+        if self.interval == "step":
+            self.scheduler.step()
+
+    @override
+    def on_epoch_end(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+        if self.interval == "epoch":
+            self.scheduler.step()
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"scheduler": copy.deepcopy(self.scheduler.state_dict())}
+
+    @override
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
