@@ -39,6 +39,10 @@ nitpicky = False  # torch's names cannot resolve without intersphinx (no network
 # -- autodoc and napoleon (Google style) --------------------------------------------------
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
+# Show defaults as written ("make_optimizer=_sgd", not "<function _sgd at 0x...>", which
+# breaks the signature's parsing) and name the callable alias rather than expanding it.
+autodoc_preserve_defaults = True
+autodoc_type_aliases = {"OptimizerFactory": "seqlearn.train.lr_finder.OptimizerFactory"}
 python_maximum_signature_line_length = 88  # one parameter a line for long signatures
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False

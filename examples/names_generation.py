@@ -100,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=Path("runs/names_generation"), help="output folder"
     )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser.parse_args(argv)
 
@@ -164,6 +167,8 @@ def loader(
 def start_processes() -> None:
     """Join the process group when started by ``torchrun`` with more than one process."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if torch.cuda.is_available():  # one GPU per process
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
 
 
@@ -182,7 +187,7 @@ def show_samples(
         state,
         prefixes,
         temperature=args.temperature,
-        generator=torch.Generator().manual_seed(args.seed),
+        generator=torch.Generator(model.head.weight.device).manual_seed(args.seed),
         **options,
     )
     shown: dict[str, list[str]] = {}
@@ -229,6 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         clip_grad_norm=args.clip_grad_norm,
         progress=not args.no_progress,
         seed=args.seed,
+        device=args.device,
     )
     say(
         f"seqlearn {seqlearn.__version__}: {len(names)} names, {len(names.categories)} "

@@ -17,6 +17,7 @@ from seqlearn.train import (
     EarlyStopping,
     EpochRecord,
     History,
+    LearningRateScheduler,
     LossSum,
     ModelCheckpoint,
     Trainer,
@@ -323,3 +324,39 @@ def test_model_checkpoint_refuses_to_monitor_an_unmeasured_figure(tmp_path: Path
     with pytest.raises(ValueError, match="'valid_accuracy', which was not measured"):
         _fit(Script([3.0, 2.0]), [saver], epochs=2)
     assert not (tmp_path / "best.pt").exists()
+
+
+class GradientNorms(Callback):
+    """Records the gradient norm each optimiser step sees, and the gradients then."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+        self.grads: list[float] = []
+
+    @override
+    def on_before_step(self, trainer: Trainer[Any, Any], grad_norm: float) -> None:
+        self.norms.append(grad_norm)
+        self.grads.append(float(trainer.model.w.grad))
+
+
+def test_before_step_hook_sees_the_final_gradients_and_their_norm() -> None:
+    norms = GradientNorms()
+    _fit(Script([1.0, 1.0]), [norms], epochs=2)
+    assert norms.norms == [1.0, 1.0] and norms.grads == [1.0, 1.0]  # loss w: gradient 1
+
+
+def test_reduce_on_plateau_steps_on_the_monitored_figure() -> None:
+    model = Scalar()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+    trainer = Trainer(
+        model,
+        optimizer,
+        Script([3.0, 2.0, 2.0, 2.0]),
+        callbacks=[LearningRateScheduler(plateau, "epoch")],
+        progress=False,
+    )
+    trainer.fit([Unit()], epochs=4, valid_batches=[Unit()])
+    assert optimizer.param_groups[0]["lr"] == 0.25  # halved after epochs 3 and 4
+    with pytest.raises(ValueError, match="interval='epoch'"):
+        LearningRateScheduler(plateau, "step")

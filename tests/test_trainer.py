@@ -732,6 +732,7 @@ def test_restore_loads_the_last_epoch_and_stops_without_raising() -> None:
     assert [r.epoch for r in history.records] == [1] and trainer.epoch == 1
     assert torch.equal(model.w.detach(), good_model["w"])
     assert _equal_states(optimizer.state_dict(), good_optimizer)
+    assert trainer.step == 2, "the step count of epoch 1 is restored too"
 
     # a later fit (with other data, say) trains on and records its epochs
     history = trainer.fit([KindBatch("ok")], epochs=2)

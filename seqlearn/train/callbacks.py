@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from torch import Tensor
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from typing_extensions import final, override
 
 from seqlearn.train.history import EpochRecord, History
@@ -52,6 +52,14 @@ class Callback:
 
     def on_epoch_start(self, trainer: Trainer[Any, Any], epoch: int) -> None:
         """Called before the first batch of epoch ``epoch`` (1-based)."""
+
+    def on_before_step(self, trainer: Trainer[Any, Any], grad_norm: float) -> None:
+        """Called before each optimiser step, with the gradients final (scaled, clipped).
+
+        Args:
+            trainer: The trainer; ``trainer.model``'s ``.grad`` fields hold the gradients.
+            grad_norm: Their global 2-norm before norm clipping.
+        """
 
     def on_step_end(self, trainer: Trainer[Any, Any], step: int) -> None:
         """Called after every optimiser step; ``step`` counts steps since training began."""
@@ -263,9 +271,12 @@ class LearningRateScheduler(Callback):
         scheduler: A scheduler of the trainer's optimiser.
         interval: ``"step"`` (after each optimiser step, as
             :class:`~torch.optim.lr_scheduler.OneCycleLR` expects) or ``"epoch"``.
+        monitor: The figure a :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` watches
+            (it steps once an epoch with that figure).
 
     Raises:
-        ValueError: If ``interval`` is unknown.
+        ValueError: If ``interval`` or ``monitor`` is unknown, or a ``ReduceLROnPlateau``
+            is asked to step per optimiser step.
 
     Example:
         >>> import torch
@@ -275,20 +286,35 @@ class LearningRateScheduler(Callback):
         'epoch'
     """
 
-    def __init__(self, scheduler: LRScheduler, interval: Literal["step", "epoch"] = "step") -> None:
+    def __init__(
+        self,
+        scheduler: LRScheduler | ReduceLROnPlateau,
+        interval: Literal["step", "epoch"] = "step",
+        *,
+        monitor: str = "valid_loss",
+    ) -> None:
         if interval not in ("step", "epoch"):
             raise ValueError(f"interval must be 'step' or 'epoch', got {interval!r}")
+        if isinstance(scheduler, ReduceLROnPlateau) and interval != "epoch":
+            raise ValueError("ReduceLROnPlateau steps once an epoch: pass interval='epoch'")
+        _check_monitor(monitor)
         self.scheduler = scheduler
         self.interval = interval
+        self.monitor = monitor
 
     @override
     def on_step_end(self, trainer: Trainer[Any, Any], step: int) -> None:
-        if self.interval == "step":
+        if self.interval == "step" and isinstance(self.scheduler, LRScheduler):
             self.scheduler.step()
 
     @override
     def on_epoch_end(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
-        if self.interval == "epoch":
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            value = record.value(self.monitor)
+            if value is None:
+                raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r}, not measured")
+            self.scheduler.step(value)
+        elif self.interval == "epoch":
             self.scheduler.step()
 
     @override

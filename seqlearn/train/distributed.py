@@ -3,8 +3,9 @@
 Run a training script under ``torchrun --nproc_per_node=N script.py``; the script calls
 :func:`torch.distributed.init_process_group` (``"gloo"`` on CPUs, ``"nccl"`` on GPUs) and
 otherwise uses the :class:`~seqlearn.train.Trainer` as in one process. The trainer wraps the
-model in :class:`~torch.nn.parallel.DistributedDataParallel`, averages the figures over
-ranks, and only rank 0 logs, shows progress and writes checkpoints.
+model in :class:`~torch.nn.parallel.DistributedDataParallel`, sums loss totals and item
+counts over ranks before dividing (so figures are the global means), and only rank 0 logs,
+shows progress and writes checkpoints.
 """
 
 from __future__ import annotations

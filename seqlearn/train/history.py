@@ -203,6 +203,7 @@ class History:
             axis.plot(epochs, _nan_for_none(train), marker="o", label=f"train {name}")
             if any(value is not None for value in valid):
                 axis.plot(epochs, _nan_for_none(valid), marker="o", label=f"validation {name}")
+            axis.xaxis.set_major_locator(_integer_ticks())
             axis.set_xlabel("epoch")
             axis.set_ylabel(name)
             axis.grid(alpha=0.3)
@@ -215,6 +216,12 @@ class History:
 
 def _nan_for_none(values: list[float | None]) -> list[float]:
     return [math.nan if value is None else value for value in values]
+
+
+def _integer_ticks() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _pyplot() -> Any:

@@ -35,8 +35,8 @@ logger = logging.getLogger(__name__)
 
 DivergencePolicy = Literal["stop", "skip", "restore"]
 """What a non-finite loss or gradient does: raise :class:`DivergenceError` (``"stop"``),
-skip that optimiser step (``"skip"``), or load the weights and optimiser state of the last
-completed epoch and end training (``"restore"``)."""
+skip that optimiser step (``"skip"``), or load the weights, optimiser state, step count and
+callback states of the last completed epoch and end training (``"restore"``)."""
 
 
 class Movable(Protocol):
@@ -303,7 +303,7 @@ class Trainer(Generic[ModelT, BatchT]):
         bar = self._bar(batches, f"epoch {epoch}")
         for batch in bar:
             loss = self._loss(self._train_model, batch)
-            if not distributed.is_distributed() and not torch.isfinite(loss.total):
+            if self._non_finite(loss):
                 skipped += self._diverged("loss", float(loss.total.detach()), epoch)
                 pending, pending_items = 0, 0
                 if self.diverged:
@@ -331,6 +331,11 @@ class Trainer(Generic[ModelT, BatchT]):
         with autocast:
             return self.objective(cast(ModelT, model), self._move(batch))
 
+    def _non_finite(self, loss: LossSum) -> bool:
+        """Whether the loss is not finite here or, multi-process, in any process."""
+        bad = float(not bool(torch.isfinite(loss.total.detach())))
+        return distributed.all_reduce_sums([bad], self.device)[0] > 0
+
     def _optimizer_step(self, items: int, epoch: int) -> int:
         """Scale, check, clip and apply the accumulated gradients; returns 1 if skipped."""
         items_everywhere = distributed.all_reduce_sums([float(items)], self.device)[0]
@@ -351,6 +356,8 @@ class Trainer(Generic[ModelT, BatchT]):
             nn.utils.clip_grad_value_(parameters, self.clip_grad_value)
         if self.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(parameters, self.clip_grad_norm)
+        for callback in self.callbacks:
+            callback.on_before_step(self, float(norm))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
@@ -374,13 +381,21 @@ class Trainer(Generic[ModelT, BatchT]):
         assert self._last_good is not None  # taken when fit starts
         self.model.load_state_dict(self._last_good["model"])
         self.optimizer.load_state_dict(self._last_good["optimizer"])
+        self.step = self._last_good["step"]
+        for callback, state in zip(self.callbacks, self._last_good["callbacks"]):
+            callback.load_state_dict(state)
         self.diverged = self.stop_training = True
         return 0
 
     def _remember_good_state(self) -> None:
         if self.on_divergence == "restore":
             self._last_good = copy.deepcopy(
-                {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+                {
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "step": self.step,
+                    "callbacks": [callback.state_dict() for callback in self.callbacks],
+                }
             )
 
     # -------------------------------------------------------------------- evaluation
