@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 import torch
+from helpers import equal_states
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -119,25 +120,6 @@ def _run(
     return Run(model, optimizer, scheduler, stopper, trainer)
 
 
-def _equal_states(a: Any, b: Any) -> bool:
-    """Whether two nested state dicts hold the same values and bit-identical tensors."""
-    if isinstance(a, Tensor):
-        return isinstance(b, Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return (
-            isinstance(b, dict)
-            and a.keys() == b.keys()
-            and all(_equal_states(a[k], b[k]) for k in a)
-        )
-    if isinstance(a, list | tuple):
-        return (
-            isinstance(b, list | tuple)
-            and len(a) == len(b)
-            and all(_equal_states(x, y) for x, y in zip(a, b))
-        )
-    return bool(a == b)
-
-
 def _without_seconds(history: History) -> list[Any]:
     return [dataclasses.replace(record, seconds=0.0) for record in history.records]
 
@@ -179,9 +161,9 @@ def test_a_resumed_run_continues_exactly(
     assert len({r.learning_rate for r in history.records}) == EPOCHS, "the schedule ran"
     for name, tensor in unbroken.model.state_dict().items():
         assert torch.equal(resumed.model.state_dict()[name], tensor), name
-    assert _equal_states(resumed.optimizer.state_dict(), unbroken.optimizer.state_dict())
-    assert _equal_states(resumed.scheduler.state_dict(), unbroken.scheduler.state_dict())
-    assert _equal_states(resumed.stopper.state_dict(), unbroken.stopper.state_dict())
+    assert equal_states(resumed.optimizer.state_dict(), unbroken.optimizer.state_dict())
+    assert equal_states(resumed.scheduler.state_dict(), unbroken.scheduler.state_dict())
+    assert equal_states(resumed.stopper.state_dict(), unbroken.stopper.state_dict())
     assert (resumed.trainer.epoch, resumed.trainer.step) == (EPOCHS, EPOCHS * STEPS_PER_EPOCH)
     if seed is None:
         assert torch.equal(torch.get_rng_state(), unbroken_rng), "the random stream goes on"
@@ -201,7 +183,7 @@ def test_the_schedule_travels_in_the_checkpoint(tmp_path: Path) -> None:
     checkpoint = load_checkpoint(tmp_path / "epoch-2.pt")
     saved = checkpoint["callbacks"][0]["scheduler"]
     assert saved["last_epoch"] == 2
-    assert _equal_states(saved, run.scheduler.state_dict())
+    assert equal_states(saved, run.scheduler.state_dict())
 
     other = _run(1, 7, "step decay per epoch", tmp_path / "other")
     other.trainer.load_checkpoint(tmp_path / "epoch-2.pt")

@@ -11,6 +11,7 @@ from typing import Any, Literal, NamedTuple
 
 import pytest
 import torch
+from helpers import equal_states
 from torch import Tensor, nn
 from typing_extensions import Self
 
@@ -698,25 +699,6 @@ def test_skip_skips_exactly_the_bad_steps() -> None:
     assert all(math.isfinite(loss) for loss in history.train_loss)
 
 
-def _equal_states(a: Any, b: Any) -> bool:
-    """Whether two nested state dicts hold the same values and bit-identical tensors."""
-    if isinstance(a, Tensor):
-        return isinstance(b, Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return (
-            isinstance(b, dict)
-            and a.keys() == b.keys()
-            and all(_equal_states(a[k], b[k]) for k in a)
-        )
-    if isinstance(a, list | tuple):
-        return (
-            isinstance(b, list | tuple)
-            and len(a) == len(b)
-            and all(_equal_states(x, y) for x, y in zip(a, b))
-        )
-    return bool(a == b)
-
-
 def test_restore_loads_the_last_epoch_and_stops_without_raising() -> None:
     model = Scalar()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.125, momentum=0.9)
@@ -731,7 +713,7 @@ def test_restore_loads_the_last_epoch_and_stops_without_raising() -> None:
     assert trainer.diverged and trainer.stop_training
     assert [r.epoch for r in history.records] == [1] and trainer.epoch == 1
     assert torch.equal(model.w.detach(), good_model["w"])
-    assert _equal_states(optimizer.state_dict(), good_optimizer)
+    assert equal_states(optimizer.state_dict(), good_optimizer)
     assert trainer.step == 2, "the step count of epoch 1 is restored too"
 
     # a later fit (with other data, say) trains on and records its epochs
