@@ -1,11 +1,16 @@
 """Neural network parts: cells, the recurrent layer, and models built from them."""
 
+from seqlearn.nn.bidirectional import Bidirectional as Bidirectional
+from seqlearn.nn.bidirectional import concatenate as concatenate
+from seqlearn.nn.bidirectional import reverse_padded as reverse_padded
 from seqlearn.nn.cells import Cell as Cell
 from seqlearn.nn.cells import ElmanCell as ElmanCell
 from seqlearn.nn.cells import FusedCell as FusedCell
 from seqlearn.nn.cells import FusedMode as FusedMode
 from seqlearn.nn.cells import GatedCell as GatedCell
 from seqlearn.nn.cells import GRUCell as GRUCell
+from seqlearn.nn.cells import IndRNNCell as IndRNNCell
+from seqlearn.nn.cells import LayerNormLSTMCell as LayerNormLSTMCell
 from seqlearn.nn.cells import LSTMCell as LSTMCell
 from seqlearn.nn.cells import LSTMState as LSTMState
 from seqlearn.nn.cells import StackedCell as StackedCell
@@ -19,6 +24,7 @@ from seqlearn.nn.state import select_rows as select_rows
 from seqlearn.nn.state import where_rows as where_rows
 
 __all__ = [
+    "Bidirectional",
     "Cell",
     "ConditionalLM",
     "ConditionalLMState",
@@ -27,13 +33,17 @@ __all__ = [
     "FusedMode",
     "GRUCell",
     "GatedCell",
+    "IndRNNCell",
     "LSTMCell",
     "LSTMState",
+    "LayerNormLSTMCell",
     "Readout",
     "Recurrent",
     "StackedCell",
+    "concatenate",
     "lecture_generator",
     "map_state",
+    "reverse_padded",
     "select_rows",
     "where_rows",
 ]

@@ -6,6 +6,8 @@ from seqlearn.nn.cells.base import FusedMode as FusedMode
 from seqlearn.nn.cells.elman import ElmanCell as ElmanCell
 from seqlearn.nn.cells.gated import GatedCell as GatedCell
 from seqlearn.nn.cells.gru import GRUCell as GRUCell
+from seqlearn.nn.cells.indrnn import IndRNNCell as IndRNNCell
+from seqlearn.nn.cells.layernorm_lstm import LayerNormLSTMCell as LayerNormLSTMCell
 from seqlearn.nn.cells.lstm import LSTMCell as LSTMCell
 from seqlearn.nn.cells.lstm import LSTMState as LSTMState
 from seqlearn.nn.cells.stack import StackedCell as StackedCell
@@ -17,7 +19,9 @@ __all__ = [
     "FusedMode",
     "GRUCell",
     "GatedCell",
+    "IndRNNCell",
     "LSTMCell",
     "LSTMState",
+    "LayerNormLSTMCell",
     "StackedCell",
 ]
