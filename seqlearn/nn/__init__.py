@@ -14,16 +14,25 @@ from seqlearn.nn.cells import LayerNormLSTMCell as LayerNormLSTMCell
 from seqlearn.nn.cells import LSTMCell as LSTMCell
 from seqlearn.nn.cells import LSTMState as LSTMState
 from seqlearn.nn.cells import StackedCell as StackedCell
+from seqlearn.nn.classifier import LinearRecurrentCell as LinearRecurrentCell
+from seqlearn.nn.classifier import SequenceClassifier as SequenceClassifier
+from seqlearn.nn.classifier import lecture_classifier as lecture_classifier
 from seqlearn.nn.conditional_lm import ConditionalLM as ConditionalLM
 from seqlearn.nn.conditional_lm import ConditionalLMState as ConditionalLMState
 from seqlearn.nn.conditional_lm import Readout as Readout
 from seqlearn.nn.conditional_lm import lecture_generator as lecture_generator
+from seqlearn.nn.pooling import AttentionPooling as AttentionPooling
+from seqlearn.nn.pooling import Pooling as Pooling
+from seqlearn.nn.pooling import last_valid as last_valid
+from seqlearn.nn.pooling import max_pool as max_pool
+from seqlearn.nn.pooling import mean_pool as mean_pool
 from seqlearn.nn.recurrent import Recurrent as Recurrent
 from seqlearn.nn.state import map_state as map_state
 from seqlearn.nn.state import select_rows as select_rows
 from seqlearn.nn.state import where_rows as where_rows
 
 __all__ = [
+    "AttentionPooling",
     "Bidirectional",
     "Cell",
     "ConditionalLM",
@@ -37,12 +46,19 @@ __all__ = [
     "LSTMCell",
     "LSTMState",
     "LayerNormLSTMCell",
+    "LinearRecurrentCell",
+    "Pooling",
     "Readout",
     "Recurrent",
+    "SequenceClassifier",
     "StackedCell",
     "concatenate",
+    "last_valid",
+    "lecture_classifier",
     "lecture_generator",
     "map_state",
+    "max_pool",
+    "mean_pool",
     "reverse_padded",
     "select_rows",
     "where_rows",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Generic, Literal, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import skip_init
 from typing_extensions import NamedTuple, final, override
 
+from seqlearn.nn._inputs import allocated, check_ids, encode_ids, optional_embedding
 from seqlearn.nn.cells.base import Cell
 from seqlearn.nn.cells.elman import ElmanCell
 from seqlearn.nn.recurrent import Recurrent
@@ -16,7 +16,6 @@ from seqlearn.nn.recurrent import Recurrent
 __all__ = ["ConditionalLM", "ConditionalLMState", "Readout", "lecture_generator"]
 
 StateT = TypeVar("StateT")
-ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 Readout = Literal["output", "input_and_previous_output"]
 """What the output layer reads at step ``t``: the cell's output ``y_t`` (``"output"``), or
@@ -116,8 +115,8 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             )
         self.vocab_size = vocab_size
         self.num_categories = num_categories
-        self.token_embedding = _optional_embedding(vocab_size, embedding_dim)
-        self.category_embedding = _optional_embedding(num_categories, category_dim)
+        self.token_embedding = optional_embedding(vocab_size, embedding_dim)
+        self.category_embedding = optional_embedding(num_categories, category_dim)
         token_size = vocab_size if embedding_dim is None else embedding_dim
         category_size = num_categories if category_dim is None else category_dim
         self.step_input_size = category_size + token_size
@@ -136,7 +135,7 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             head_size += self.step_input_size
         # skip_init allocates without drawing: reset_parameters draws every weight, from
         # ``generator`` when given, leaving PyTorch's global random state alone.
-        self.head = _allocated(nn.Linear, head_size, vocab_size)
+        self.head = allocated(nn.Linear, head_size, vocab_size)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -162,11 +161,11 @@ class ConditionalLM(nn.Module, Generic[StateT]):
 
     def _step_inputs(self, tokens: Tensor, categories: Tensor) -> Tensor:
         """``[c; x]`` for tokens ``(B, ...)`` and categories ``(B,)``: shape ``(B, ..., C+E)``."""
-        _check_ids("tokens", tokens, self.vocab_size)
-        _check_ids("categories", categories, self.num_categories)
+        check_ids("tokens", tokens, self.vocab_size)
+        check_ids("categories", categories, self.num_categories)
         dtype = self.head.weight.dtype
-        x = _encode(self.token_embedding, tokens, self.vocab_size, dtype)
-        c = _encode(self.category_embedding, categories, self.num_categories, dtype)
+        x = encode_ids(self.token_embedding, tokens, self.vocab_size, dtype)
+        c = encode_ids(self.category_embedding, categories, self.num_categories, dtype)
         c = c.view(c.size(0), *([1] * (tokens.dim() - 1)), c.size(1))
         return torch.cat((c.expand(*tokens.shape, c.size(-1)), x), dim=-1)
 
@@ -222,7 +221,7 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         """
         if categories.dim() != 1:
             raise ValueError(f"expected categories of shape (B,), got {tuple(categories.shape)}")
-        _check_ids("categories", categories, self.num_categories)
+        check_ids("categories", categories, self.num_categories)
         weight = self.head.weight
         size = categories.size(0)
         cell_state = self.cell.initial_state(size, device=weight.device, dtype=weight.dtype)
@@ -298,31 +297,3 @@ def lecture_generator(
         generator=generator,
     )
     return model
-
-
-def _optional_embedding(count: int, dim: int | None) -> nn.Embedding | None:
-    if dim is None:
-        return None
-    if dim < 1:
-        raise ValueError(f"embedding sizes must be positive, got {dim!r}")
-    return _allocated(nn.Embedding, count, dim)
-
-
-def _allocated(module_class: type[ModuleT], *sizes: int) -> ModuleT:
-    """A module allocated without drawing its weights (``reset_parameters`` draws them)."""
-    return cast(ModuleT, skip_init(module_class, *sizes))  # type: ignore[no-untyped-call]
-
-
-def _encode(embedding: nn.Embedding | None, ids: Tensor, count: int, dtype: torch.dtype) -> Tensor:
-    if embedding is None:
-        return nn.functional.one_hot(ids.long(), count).to(dtype)  # one_hot needs int64
-    return cast(Tensor, embedding(ids))
-
-
-def _check_ids(name: str, ids: Any, count: int) -> None:
-    if not isinstance(ids, Tensor) or ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"{name} must be an integer tensor of ids, got {ids!r}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= count):
-        raise ValueError(
-            f"{name} must lie in [0, {count}), got values from {int(ids.min())} to {int(ids.max())}"
-        )

@@ -16,10 +16,10 @@ from seqlearn.train.lr_finder import DivergentLRResult as DivergentLRResult
 from seqlearn.train.lr_finder import RangeTestResult as RangeTestResult
 from seqlearn.train.lr_finder import find_divergent_lr as find_divergent_lr
 from seqlearn.train.lr_finder import lr_range_test as lr_range_test
+from seqlearn.train.objectives import ClassifierProtocol as ClassifierProtocol
 from seqlearn.train.objectives import LossSum as LossSum
 from seqlearn.train.objectives import NextTokenLoss as NextTokenLoss
 from seqlearn.train.objectives import Objective as Objective
-from seqlearn.train.objectives import SequenceClassifier as SequenceClassifier
 from seqlearn.train.objectives import classification_loss as classification_loss
 from seqlearn.train.objectives import next_token_loss as next_token_loss
 from seqlearn.train.trainer import DivergenceError as DivergenceError
@@ -30,6 +30,7 @@ from seqlearn.train.trainer import Trainer as Trainer
 
 __all__ = [
     "Callback",
+    "ClassifierProtocol",
     "DivergenceError",
     "DivergencePolicy",
     "DivergentLRResult",
@@ -44,7 +45,6 @@ __all__ = [
     "NextTokenLoss",
     "Objective",
     "RangeTestResult",
-    "SequenceClassifier",
     "Split",
     "Trainer",
     "capture_rng_states",

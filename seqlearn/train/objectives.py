@@ -13,10 +13,10 @@ from seqlearn.data.batching import IGNORE_INDEX, ClassificationBatch, NextTokenB
 from seqlearn.nn.conditional_lm import ConditionalLM
 
 __all__ = [
+    "ClassifierProtocol",
     "LossSum",
     "NextTokenLoss",
     "Objective",
-    "SequenceClassifier",
     "classification_loss",
     "next_token_loss",
 ]
@@ -114,7 +114,7 @@ next_token_loss = NextTokenLoss()
 """Mean next-token cross-entropy per token: :class:`NextTokenLoss` with ``per="token"``."""
 
 
-class SequenceClassifier(Protocol):
+class ClassifierProtocol(Protocol):
     """A model mapping a padded batch ``(B, T)`` with lengths ``(B,)`` to logits ``(B, C)``."""
 
     def __call__(self, inputs: Tensor, lengths: Tensor, /) -> Tensor:
@@ -122,7 +122,7 @@ class SequenceClassifier(Protocol):
         ...
 
 
-def classification_loss(model: SequenceClassifier, batch: ClassificationBatch) -> LossSum:
+def classification_loss(model: ClassifierProtocol, batch: ClassificationBatch) -> LossSum:
     """Cross-entropy of each sequence's label, summed, with the count of correct labels.
 
     Args:

@@ -1,0 +1,47 @@
+"""Token and category inputs shared by the models: one-hot or learned vectors, id checks.
+
+Private to :mod:`seqlearn.nn`; the models re-use these so they encode ids the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, cast
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import skip_init
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def optional_embedding(count: int, dim: int | None) -> nn.Embedding | None:
+    """A learned ``(count, dim)`` embedding, or ``None`` for one-hot vectors."""
+    if dim is None:
+        return None
+    if dim < 1:
+        raise ValueError(f"embedding sizes must be positive, got {dim!r}")
+    return allocated(nn.Embedding, count, dim)
+
+
+def allocated(module_class: type[ModuleT], *sizes: int) -> ModuleT:
+    """A module allocated without drawing its weights (``reset_parameters`` draws them)."""
+    return cast(ModuleT, skip_init(module_class, *sizes))  # type: ignore[no-untyped-call]
+
+
+def encode_ids(
+    embedding: nn.Embedding | None, ids: Tensor, count: int, dtype: torch.dtype
+) -> Tensor:
+    """Vectors of ids ``(...)`` -> ``(..., E)``: learned, or one-hot of size ``count``."""
+    if embedding is None:
+        return nn.functional.one_hot(ids.long(), count).to(dtype)  # one_hot needs int64
+    return cast(Tensor, embedding(ids))
+
+
+def check_ids(name: str, ids: Any, count: int) -> None:
+    """Raise unless ``ids`` is an integer tensor with values in ``[0, count)``."""
+    if not isinstance(ids, Tensor) or ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"{name} must be an integer tensor of ids, got {ids!r}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= count):
+        raise ValueError(
+            f"{name} must lie in [0, {count}), got values from {int(ids.min())} to {int(ids.max())}"
+        )

@@ -1,0 +1,277 @@
+"""A sequence classifier: tokens -> vectors -> an encoder over time -> pooling -> logits."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+from typing_extensions import final, override
+
+from seqlearn.nn._inputs import allocated, check_ids, encode_ids, optional_embedding
+from seqlearn.nn.cells.base import Cell, check_step_input, uniform_init_
+from seqlearn.nn.conditional_lm import Readout
+from seqlearn.nn.pooling import Pooling, last_valid
+from seqlearn.nn.recurrent import Recurrent, check_lengths
+
+__all__ = ["LinearRecurrentCell", "SequenceClassifier", "lecture_classifier"]
+
+
+@final
+class LinearRecurrentCell(Cell[Tensor]):
+    r"""A recurrent cell with no nonlinearity: the lecture classifier's ``i2h``.
+
+    .. math::
+        h_t = W \begin{bmatrix} x_t \\ h_{t-1} \end{bmatrix} + b, \qquad y_t = h_t
+
+    ``weight`` has shape ``(H, I + H)`` like :class:`~seqlearn.nn.ElmanCell`'s (and the
+    lecture's ``i2h.weight``), so weights copy in unchanged. No fused kernel has an identity
+    nonlinearity, so :class:`~seqlearn.nn.Recurrent` runs it step by step.
+
+    Args:
+        input_size: Size ``I`` of ``x_t``.
+        hidden_size: Size ``H`` of the state.
+        generator: Random generator for the initial weights.
+
+    Raises:
+        ValueError: If a size is not a positive int.
+
+    Shape:
+        - ``x``: ``(B, I)``; ``state``: ``(B, H)``; output: ``(B, H)``.
+
+    Example:
+        >>> cell = LinearRecurrentCell(3, 4)
+        >>> y, h = cell(torch.zeros(2, 3), cell.initial_state(2))
+        >>> bool((y == cell.bias).all())
+        True
+    """
+
+    weight: nn.Parameter
+    bias: nn.Parameter
+
+    def __init__(
+        self, input_size: int, hidden_size: int, *, generator: torch.Generator | None = None
+    ) -> None:
+        super().__init__(input_size, hidden_size)
+        self.weight = nn.Parameter(torch.empty(hidden_size, input_size + hidden_size))
+        self.bias = nn.Parameter(torch.empty(hidden_size))
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw weights from ``U(-1/sqrt(I + H), 1/sqrt(I + H))`` like :class:`torch.nn.Linear`.
+
+        Args:
+            generator: Random generator; ``None`` uses PyTorch's default.
+        """
+        uniform_init_([self.weight, self.bias], self.input_size + self.hidden_size, generator)
+
+    @override
+    def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        check_step_input(self, x)
+        h = nn.functional.linear(torch.cat((x, state), dim=1), self.weight, self.bias)
+        return h, h
+
+    @override
+    def initial_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        return self._zeros(batch_size, device, dtype)
+
+    @override
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}"
+
+
+@final
+class SequenceClassifier(nn.Module):
+    r"""Class logits for each sequence of a padded batch of token ids.
+
+    Tokens become vectors ``x_t`` (one-hot, or a learned embedding); the encoder runs over
+    them; ``readout`` picks the features at each step (the encoder's output ``y_t``, or
+    ``[x_t; y_{t-1}]``); ``pooling`` turns those into one vector per sequence from its
+    valid steps; dropout and a linear layer give the logits.
+
+    With a :class:`LinearRecurrentCell`, one-hot vectors, ``readout="input_and_previous_output"``
+    and :func:`~seqlearn.nn.pooling.last_valid` pooling, the logits are
+    ``head([x_L; h_{L-1}])`` at each sequence's last step ``L``: exactly the lecture's
+    ``RNNForClassification`` (see :func:`lecture_classifier`).
+
+    Args:
+        encoder: A :class:`~seqlearn.nn.Recurrent`, or any module
+            ``(x (B, T, E), lengths (B,)) -> (outputs (B, T, O), state)`` whose outputs
+            past each length do not matter.
+        vocab_size: Number of tokens ``V``.
+        num_classes: Number of classes ``C``.
+        embedding_dim: Size ``E`` of learned token embeddings; ``None`` means one-hot
+            (``E = V``).
+        readout: What is pooled at each step, see :data:`~seqlearn.nn.Readout`.
+        pooling: ``(features (B, T, F), lengths (B,)) -> (B, P)``; a module's parameters are
+            trained with the model.
+        dropout: Probability of zeroing an element of the pooled vector, in training mode.
+        hidden_size: Size ``P`` of the pooled vector; defaults to ``encoder.cell.output_size``
+            (plus ``E`` with ``readout="input_and_previous_output"``) for a
+            :class:`~seqlearn.nn.Recurrent`, and must be given for other encoders.
+        generator: Random generator for the embeddings and the output layer (the encoder
+            and pooling module draw their own weights when they are built).
+
+    Raises:
+        ValueError: If a size is not positive, ``dropout`` is outside ``[0, 1)``,
+            ``readout`` is unknown, the encoder's ``input_size`` is not ``E``, or
+            ``hidden_size`` is missing for an encoder that is not a ``Recurrent``.
+
+    Shape:
+        - ``inputs``: ``(B, T)`` int64 in ``[0, V)``; ``lengths``: ``(B,)`` in ``[0, T]``.
+        - logits: ``(B, C)``.
+
+    Example:
+        >>> from seqlearn.nn import GRUCell, Recurrent
+        >>> from seqlearn.nn.pooling import AttentionPooling
+        >>> model = SequenceClassifier(Recurrent(GRUCell(16, 32)), vocab_size=59,
+        ...                            num_classes=18, embedding_dim=16,
+        ...                            pooling=AttentionPooling(32))
+        >>> model(torch.tensor([[3, 4, 5], [6, 7, 0]]), torch.tensor([3, 2])).shape
+        torch.Size([2, 18])
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        *,
+        vocab_size: int,
+        num_classes: int,
+        embedding_dim: int | None = None,
+        readout: Readout = "output",
+        pooling: Pooling | nn.Module = last_valid,
+        dropout: float = 0.0,
+        hidden_size: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in [("vocab_size", vocab_size), ("num_classes", num_classes)]:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if readout not in ("output", "input_and_previous_output"):
+            raise ValueError(
+                f"readout must be 'output' or 'input_and_previous_output', got {readout!r}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.vocab_size = vocab_size
+        self.num_classes = num_classes
+        self.readout = readout
+        self.dropout = dropout
+        self.token_embedding = optional_embedding(vocab_size, embedding_dim)
+        self.input_size = vocab_size if embedding_dim is None else embedding_dim
+        if isinstance(encoder, Recurrent):
+            if encoder.cell.input_size != self.input_size:
+                raise ValueError(
+                    f"encoder.cell.input_size must be {self.input_size} (embedding_dim, or "
+                    f"vocab_size for one-hot), got {encoder.cell.input_size}"
+                )
+            if hidden_size is None:
+                hidden_size = encoder.cell.output_size
+                if readout == "input_and_previous_output":
+                    hidden_size += self.input_size
+        if hidden_size is None:
+            raise ValueError(
+                f"hidden_size (the size of the pooled vector) is needed for an encoder that "
+                f"is not a Recurrent, got encoder {type(encoder).__name__} and hidden_size=None"
+            )
+        if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
+            raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
+        self.hidden_size = hidden_size
+        self.encoder = encoder
+        self.pooling = pooling
+        # skip_init allocates without drawing; reset_parameters draws from ``generator``.
+        self.head = allocated(nn.Linear, hidden_size, num_classes)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Redraw the embedding (``N(0, 1)``) and the output layer (like ``nn.Linear``).
+
+        The encoder and a pooling module are left alone: they have their own.
+
+        Args:
+            generator: Random generator; ``None`` uses PyTorch's default.
+        """
+        with torch.no_grad():
+            if self.token_embedding is not None:
+                nn.init.normal_(self.token_embedding.weight, generator=generator)
+        uniform_init_([self.head.weight, self.head.bias], self.hidden_size, generator)
+
+    @override
+    def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        """Class logits of each sequence.
+
+        Args:
+            inputs: Token ids; positions past each length are ignored.
+            lengths: Valid length of each sequence.
+
+        Returns:
+            Logits ``(B, C)``.
+
+        Raises:
+            ValueError: If ``inputs`` is not ``(B, T)``, holds an id out of range, or
+                ``lengths`` does not fit it.
+            TypeError: If ``inputs`` or ``lengths`` are not integer tensors.
+        """
+        if not isinstance(inputs, Tensor) or inputs.dim() != 2:
+            shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+            raise ValueError(f"expected inputs of shape (B, T), got {shape}")
+        lengths = check_lengths(lengths, inputs.size(0), inputs.size(1)).to(inputs.device)
+        valid = torch.arange(inputs.size(1), device=inputs.device) < lengths.unsqueeze(1)
+        check_ids("inputs", inputs[valid], self.vocab_size)
+        inputs = torch.where(valid, inputs, 0)  # padding ids may be anything
+        x = encode_ids(self.token_embedding, inputs, self.vocab_size, self.head.weight.dtype)
+        outputs, _ = cast(tuple[Tensor, Any], self.encoder(x, lengths))  # (B, T, O)
+        if self.readout == "input_and_previous_output":
+            previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
+            outputs = torch.cat((x, previous), dim=-1)  # (B, T, E + O)
+        pooled = self.pooling(outputs, lengths)  # (B, P)
+        pooled = nn.functional.dropout(pooled, self.dropout, self.training)
+        return cast(Tensor, self.head(pooled))  # (B, C)
+
+
+def lecture_classifier(
+    vocab_size: int = 59,
+    num_classes: int = 18,
+    hidden_size: int = 128,
+    *,
+    generator: torch.Generator | None = None,
+) -> SequenceClassifier:
+    """The lecture's ``RNNForClassification``, built from seqlearn parts.
+
+    One-hot letters, a :class:`LinearRecurrentCell` (``h_t = i2h([x_t; h_{t-1}])``, no
+    nonlinearity), ``readout="input_and_previous_output"`` and
+    :func:`~seqlearn.nn.pooling.last_valid`: the output layer reads ``[x_L; h_{L-1}]`` at
+    each name's last letter ``L``, as the lecture's ``i2o`` does on its final step. The
+    parameters are, in order, ``i2h.weight (H, V + H)``, ``i2h.bias (H,)``,
+    ``i2o.weight (C, V + H)`` and ``i2o.bias (C,)``.
+
+    Args:
+        vocab_size: Letters (the lecture's ``n_letters``, 59).
+        num_classes: Languages (18).
+        hidden_size: Hidden state size (128).
+        generator: Random generator for the initial weights.
+
+    Returns:
+        The model.
+
+    Example:
+        >>> model = lecture_classifier()
+        >>> [tuple(p.shape) for p in model.parameters()]
+        [(128, 187), (128,), (18, 187), (18,)]
+    """
+    cell = LinearRecurrentCell(vocab_size, hidden_size, generator=generator)
+    return SequenceClassifier(
+        Recurrent(cell),
+        vocab_size=vocab_size,
+        num_classes=num_classes,
+        readout="input_and_previous_output",
+        pooling=last_valid,
+        generator=generator,
+    )
