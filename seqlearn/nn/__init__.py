@@ -11,6 +11,7 @@ from seqlearn.nn.cells import GatedCell as GatedCell
 from seqlearn.nn.cells import GRUCell as GRUCell
 from seqlearn.nn.cells import IndRNNCell as IndRNNCell
 from seqlearn.nn.cells import LayerNormLSTMCell as LayerNormLSTMCell
+from seqlearn.nn.cells import LearnedInitialState as LearnedInitialState
 from seqlearn.nn.cells import LSTMCell as LSTMCell
 from seqlearn.nn.cells import LSTMState as LSTMState
 from seqlearn.nn.cells import StackedCell as StackedCell
@@ -46,6 +47,7 @@ __all__ = [
     "LSTMCell",
     "LSTMState",
     "LayerNormLSTMCell",
+    "LearnedInitialState",
     "LinearRecurrentCell",
     "Pooling",
     "Readout",

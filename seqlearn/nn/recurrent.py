@@ -10,6 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import Cell, FusedCell
+from seqlearn.nn.cells.initial import LearnedInitialState
 from seqlearn.nn.cells.lstm import LSTMState
 from seqlearn.nn.cells.stack import StackedCell
 from seqlearn.nn.state import map_state, where_rows
@@ -61,9 +62,11 @@ class Recurrent(nn.Module, Generic[StateT]):
 
     Which path runs: :class:`~seqlearn.nn.ElmanCell`, :class:`~seqlearn.nn.GRUCell` and
     :class:`~seqlearn.nn.LSTMCell`, alone or stacked in a :class:`~seqlearn.nn.StackedCell`,
-    run on torch.nn's fused kernels (packed sequences for uneven lengths); every other cell
-    runs a step-by-step loop. Both paths give the same numbers; ``fused=False`` forces the
-    loop.
+    run on torch.nn's fused kernels (packed sequences for uneven lengths), including an
+    LSTM with a projection and a stack with residual connections; every other cell runs a
+    step-by-step loop. A :class:`~seqlearn.nn.LearnedInitialState` wrapper (around the cell
+    or around cells of a stack) only supplies the initial state, so it does not change the
+    path. Both paths give the same numbers; ``fused=False`` forces the loop.
 
     Args:
         cell: The cell to run.
@@ -97,10 +100,15 @@ class Recurrent(nn.Module, Generic[StateT]):
         """Whether :meth:`forward` runs torch.nn's fused kernels for this cell."""
         return self.fused and all(isinstance(unit, FusedCell) for unit in self._units())
 
+    def _core(self) -> Cell[Any]:
+        """The cell without a learned-initial-state wrapper (whose state is already in hand)."""
+        return _unwrap(self.cell)
+
     def _units(self) -> list[Cell[Any]]:
-        if isinstance(self.cell, StackedCell):
-            return self.cell.layers
-        return [self.cell]
+        core = self._core()
+        if isinstance(core, StackedCell):
+            return [_unwrap(layer) for layer in core.layers]
+        return [core]
 
     @override
     def forward(
@@ -161,20 +169,29 @@ class Recurrent(nn.Module, Generic[StateT]):
     def _forward_fused(
         self, x: Tensor, lengths: Tensor | None, state: StateT
     ) -> tuple[Tensor, StateT]:
-        units = self._units()
-        states = (
-            list(cast(tuple[Any, ...], state)) if isinstance(self.cell, StackedCell) else [state]
-        )
-        dropout = self.cell.dropout if isinstance(self.cell, StackedCell) else 0.0
+        core = self._core()
+        stack = core if isinstance(core, StackedCell) else None
+        states = [state] if stack is None else list(cast(tuple[Any, ...], state))
+        dropout = 0.0 if stack is None else stack.dropout
+        residual = stack is not None and stack.residual
         finals = []
-        for depth, (unit, unit_state) in enumerate(zip(units, states)):
+        for depth, (unit, unit_state) in enumerate(zip(self._units(), states)):
             if depth > 0:  # the stack's own mode decides, as on the step-by-step path
-                x = nn.functional.dropout(x, dropout, self.cell.training)
-            x, final = _run_fused(cast(FusedCell[Any], unit), x, lengths, unit_state, self.training)
+                x = nn.functional.dropout(x, dropout, core.training)
+            y, final = _run_fused(cast(FusedCell[Any], unit), x, lengths, unit_state, self.training)
+            # x and y are both zero past each sequence's end, so their sum is too
+            x = y + x if residual and depth > 0 else y  # (B, T, O)
             finals.append(final)
-        if isinstance(self.cell, StackedCell):
+        if stack is not None:
             return x, cast(StateT, tuple(finals))
         return x, cast(StateT, finals[0])
+
+
+def _unwrap(cell: Cell[Any]) -> Cell[Any]:
+    """``cell`` without any :class:`LearnedInitialState` wrappers around it."""
+    while isinstance(cell, LearnedInitialState):
+        cell = cell.cell
+    return cell
 
 
 def _run_fused(
@@ -205,11 +222,16 @@ def _run_fused(
 def _call_kernel(
     cell: FusedCell[Any], data: Tensor, batch_sizes: Tensor, state: Any, training: bool
 ) -> tuple[Tensor, Any]:
-    """Call the torch kernel of ``cell`` on packed data; returns output data and final state."""
+    """Call the torch kernel of ``cell`` on packed data; returns output data and final state.
+
+    For an LSTM with a projection, ``params`` ends with ``weight_hr`` and ``h0`` is
+    ``(B, P)`` while ``c0`` is ``(B, H)``; :func:`torch.lstm` tells the two layouts apart by
+    those sizes, which is why :class:`~seqlearn.nn.LSTMCell` requires ``P < H``.
+    """
     params = cell.fused_weights()
     mode = cell.fused_mode
     if mode == "LSTM":
-        h0, c0 = state
+        h0, c0 = state  # (B, O), (B, H); O = P with a projection, else H
         out, h, c = torch.lstm(
             data,
             batch_sizes,

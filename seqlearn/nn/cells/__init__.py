@@ -7,6 +7,7 @@ from seqlearn.nn.cells.elman import ElmanCell as ElmanCell
 from seqlearn.nn.cells.gated import GatedCell as GatedCell
 from seqlearn.nn.cells.gru import GRUCell as GRUCell
 from seqlearn.nn.cells.indrnn import IndRNNCell as IndRNNCell
+from seqlearn.nn.cells.initial import LearnedInitialState as LearnedInitialState
 from seqlearn.nn.cells.layernorm_lstm import LayerNormLSTMCell as LayerNormLSTMCell
 from seqlearn.nn.cells.lstm import LSTMCell as LSTMCell
 from seqlearn.nn.cells.lstm import LSTMState as LSTMState
@@ -23,5 +24,6 @@ __all__ = [
     "LSTMCell",
     "LSTMState",
     "LayerNormLSTMCell",
+    "LearnedInitialState",
     "StackedCell",
 ]

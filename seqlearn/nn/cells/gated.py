@@ -18,27 +18,56 @@ StateT = TypeVar("StateT")
 class GatedCell(FusedCell[StateT]):
     """Abstract base of cells with ``G`` gates in torch.nn's layout (GRU: 3, LSTM: 4).
 
-    Holds ``weight_ih (G*H, I)``, ``weight_hh (G*H, H)``, ``bias_ih (G*H,)`` and
+    Holds ``weight_ih (G*H, I)``, ``weight_hh (G*H, R)``, ``bias_ih (G*H,)`` and
     ``bias_hh (G*H,)``, named as in :class:`torch.nn.GRUCell` and :class:`torch.nn.LSTMCell`
-    so their weights copy over one for one.
+    so their weights copy over one for one. ``R`` is the size of the fed-back output: ``H``,
+    or ``P = proj_size`` for a cell with a projection, which then also holds
+    ``weight_hr (P, H)`` as :class:`torch.nn.LSTM` does.
 
     Args:
         input_size: Size ``I`` of ``x_t``.
         hidden_size: Size ``H`` of the state.
+        proj_size: Size ``P`` of the projected output, or 0 for none; only cells whose
+            ``supports_projection`` is true accept a nonzero value, and ``P < H``.
         generator: Random generator for the initial weights.
+
+    Raises:
+        ValueError: If a size is invalid or the cell takes no projection.
     """
 
     num_gates: ClassVar[int]
+    supports_projection: ClassVar[bool] = False
+    """Whether the cell (and its torch kernel) accepts ``proj_size > 0``."""
+
+    proj_size: int
+    weight_hr: nn.Parameter | None
 
     def __init__(
-        self, input_size: int, hidden_size: int, *, generator: torch.Generator | None = None
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        proj_size: int = 0,
+        generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(input_size, hidden_size)
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"proj_size must be a non-negative int, got {proj_size!r}")
+        if proj_size and not self.supports_projection:
+            raise ValueError(
+                f"{type(self).__name__} takes no projection, got proj_size={proj_size}"
+            )
+        if proj_size and isinstance(hidden_size, int) and proj_size >= hidden_size:
+            raise ValueError(
+                f"proj_size must be smaller than hidden_size ({hidden_size}), got {proj_size}"
+            )
+        super().__init__(input_size, hidden_size, proj_size or hidden_size)
+        self.proj_size = proj_size
         rows = self.num_gates * hidden_size
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
+        self.weight_hh = nn.Parameter(torch.empty(rows, self.output_size))  # (G*H, R)
         self.bias_ih = nn.Parameter(torch.empty(rows))
         self.bias_hh = nn.Parameter(torch.empty(rows))
+        self.weight_hr = nn.Parameter(torch.empty(proj_size, hidden_size)) if proj_size else None
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -51,8 +80,12 @@ class GatedCell(FusedCell[StateT]):
 
     @override
     def fused_weights(self) -> list[Tensor]:
-        return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+        weights: list[Tensor] = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+        if self.weight_hr is not None:
+            weights.append(self.weight_hr)  # torch.lstm's order with projections
+        return weights
 
     @override
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
+        proj = f", proj_size={self.proj_size}" if self.proj_size else ""
+        return f"{self.input_size}, {self.hidden_size}{proj}"

@@ -1,11 +1,11 @@
-"""The long short-term memory (LSTM) cell and its state."""
+"""The long short-term memory (LSTM) cell, optionally with a projection, and its state."""
 
 from __future__ import annotations
 
 from typing import ClassVar, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import FusedMode, check_step_input
@@ -18,7 +18,8 @@ class LSTMState(NamedTuple):
     """State of an :class:`LSTMCell`.
 
     Shape:
-        - ``h``: ``(B, H)``, the hidden state (also the cell's output).
+        - ``h``: ``(B, H)``, the hidden state (also the cell's output); ``(B, P)`` for a
+          cell with ``proj_size = P``.
         - ``c``: ``(B, H)``, the memory cell.
     """
 
@@ -28,7 +29,7 @@ class LSTMState(NamedTuple):
 
 @final
 class LSTMCell(GatedCell[LSTMState]):
-    r"""Long short-term memory cell, with :class:`torch.nn.LSTMCell`'s equations and layout.
+    r"""Long short-term memory cell, with :class:`torch.nn.LSTM`'s equations and layout.
 
     .. math::
         \begin{aligned}
@@ -40,16 +41,28 @@ class LSTMCell(GatedCell[LSTMState]):
         h_t = o_t \odot \tanh(c_t), \qquad y_t = h_t
         \end{aligned}
 
-    Runs on :func:`torch.lstm` inside :class:`~seqlearn.nn.Recurrent`.
+    With ``proj_size = P > 0`` the output is projected, as in :class:`torch.nn.LSTM`:
+    :math:`h_t = W_{hr} (o_t \odot \tanh(c_t))`, so ``h_t`` and ``y_t`` have size ``P``
+    (``output_size = P``), ``c_t`` keeps size ``H``, ``weight_hh`` is ``(4H, P)`` and
+    ``weight_hr`` is ``(P, H)``. Without a projection ``weight_hr`` is ``None``.
+
+    Runs on :func:`torch.lstm` inside :class:`~seqlearn.nn.Recurrent`, with or without a
+    projection (``fused_weights()`` then ends with ``weight_hr``, torch.nn's order).
 
     Args:
         input_size: Size ``I`` of ``x_t``.
-        hidden_size: Size ``H`` of the state.
+        hidden_size: Size ``H`` of the memory cell (and of ``h`` without a projection).
+        proj_size: Size ``P`` of the projected ``h``; 0 (the default) for no projection.
+            Must be smaller than ``H``, as in :class:`torch.nn.LSTM`.
         generator: Random generator for the initial weights.
 
+    Raises:
+        ValueError: If a size is not a positive int, or ``proj_size`` is negative or not
+            below ``hidden_size``.
+
     Shape:
-        - ``x``: ``(B, I)``; ``state``: :class:`LSTMState` of two ``(B, H)`` tensors;
-          output: ``(B, H)``.
+        - ``x``: ``(B, I)``; ``state``: :class:`LSTMState` with ``h`` ``(B, O)`` and ``c``
+          ``(B, H)``; output: ``(B, O)``, where ``O = P`` with a projection, else ``H``.
 
     Example:
         >>> import torch
@@ -57,14 +70,38 @@ class LSTMCell(GatedCell[LSTMState]):
         >>> y, state = cell(torch.zeros(2, 3), cell.initial_state(2))
         >>> y.shape, state.c.shape
         (torch.Size([2, 4]), torch.Size([2, 4]))
+        >>> projected = LSTMCell(3, 4, proj_size=2)
+        >>> y, state = projected(torch.zeros(2, 3), projected.initial_state(2))
+        >>> y.shape, state.c.shape, projected.output_size
+        (torch.Size([2, 2]), torch.Size([2, 4]), 2)
     """
 
     num_gates: ClassVar[int] = 4
+    supports_projection: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        proj_size: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, proj_size=proj_size, generator=generator)
 
     @override
     def forward(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         check_step_input(self, x)
-        h, c = torch.lstm_cell(x, (state.h, state.c), *self.fused_weights())
+        if self.weight_hr is None:
+            h, c = torch.lstm_cell(x, (state.h, state.c), *self.fused_weights())
+            return h, LSTMState(h, c)
+        # torch.lstm_cell has no projection, so the equations are written out.
+        gates = nn.functional.linear(x, self.weight_ih, self.bias_ih) + nn.functional.linear(
+            state.h, self.weight_hh, self.bias_hh
+        )  # (B, 4H)
+        i, f, g, o = gates.chunk(4, dim=1)  # each (B, H)
+        c = torch.sigmoid(f) * state.c + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
+        h = nn.functional.linear(torch.sigmoid(o) * torch.tanh(c), self.weight_hr)  # (B, P)
         return h, LSTMState(h, c)
 
     @override
@@ -75,9 +112,9 @@ class LSTMCell(GatedCell[LSTMState]):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> LSTMState:
-        return LSTMState(
-            self._zeros(batch_size, device, dtype), self._zeros(batch_size, device, dtype)
-        )
+        device, dtype = self._like_parameters(device, dtype)
+        h = torch.zeros(batch_size, self.output_size, device=device, dtype=dtype)  # (B, O)
+        return LSTMState(h, self._zeros(batch_size, device, dtype))
 
     @property
     @override

@@ -20,20 +20,33 @@ StackState = tuple[Any, ...]
 
 @final
 class StackedCell(Cell[StackState]):
-    """Cells stacked in depth: the output of each is the input of the next.
+    r"""Cells stacked in depth: the output of each is the input of the next.
 
     A stack is a cell, so it runs anywhere a cell runs, and cells of different kinds and
     sizes mix freely as long as each cell's ``output_size`` equals the next one's
     ``input_size``. Dropout (active in training mode only) is applied to each cell's output
     before the next cell, never to the top output.
 
+    With ``residual=True`` every cell after the first adds its input to its output
+    (residual connections, as in GNMT). Writing ``x_l`` for the input of cell ``l`` (the
+    previous output after dropout):
+
+    .. math::
+        y_0 = \mathrm{cell}_0(x_0), \qquad
+        y_l = \mathrm{cell}_l(x_l) + x_l, \quad
+        x_l = \mathrm{dropout}(y_{l-1}) \quad (l \ge 1)
+
+    :class:`~seqlearn.nn.Recurrent` applies the same sums on its fused path.
+
     Args:
         cells: The cells, bottom first.
         dropout: Probability of zeroing an element between stacked cells.
+        residual: Whether each cell after the first adds its input to its output.
 
     Raises:
-        ValueError: If ``cells`` is empty, sizes do not chain, or ``dropout`` is outside
-            ``[0, 1)``.
+        ValueError: If ``cells`` is empty, sizes do not chain, ``dropout`` is outside
+            ``[0, 1)``, or ``residual`` is asked for and a cell after the first has
+            ``input_size != output_size``.
 
     Shape:
         - ``x``: ``(B, I)`` with ``I = cells[0].input_size``; output:
@@ -46,9 +59,17 @@ class StackedCell(Cell[StackState]):
         >>> y, state = stack(torch.zeros(2, 3), stack.initial_state(2))
         >>> y.shape, len(state)
         (torch.Size([2, 4]), 2)
+        >>> deep = StackedCell([GRUCell(3, 8), GRUCell(8, 8), GRUCell(8, 8)], residual=True)
+        >>> deep(torch.zeros(2, 3), deep.initial_state(2))[0].shape
+        torch.Size([2, 8])
     """
 
-    def __init__(self, cells: Sequence[Cell[Any]], *, dropout: float = 0.0) -> None:
+    dropout: float
+    residual: bool
+
+    def __init__(
+        self, cells: Sequence[Cell[Any]], *, dropout: float = 0.0, residual: bool = False
+    ) -> None:
         if len(cells) == 0:
             raise ValueError("cells must hold at least one cell, got an empty sequence")
         for below, above in itertools.pairwise(cells):
@@ -59,9 +80,22 @@ class StackedCell(Cell[StackState]):
                 )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if residual:
+            mismatched = [
+                f"{type(cell).__name__} at depth {depth} "
+                f"(input_size {cell.input_size}, output_size {cell.output_size})"
+                for depth, cell in enumerate(cells)
+                if depth > 0 and cell.input_size != cell.output_size
+            ]
+            if mismatched:
+                raise ValueError(
+                    "residual connections need input_size == output_size for every cell "
+                    f"after the first, got {', '.join(mismatched)}"
+                )
         super().__init__(cells[0].input_size, cells[-1].hidden_size, cells[-1].output_size)
         self.cells = nn.ModuleList(cells)
         self.dropout = dropout
+        self.residual = residual
 
     @property
     def layers(self) -> list[Cell[Any]]:
@@ -78,7 +112,8 @@ class StackedCell(Cell[StackState]):
         for depth, (cell, cell_state) in enumerate(zip(self.layers, state)):
             if depth > 0:
                 x = nn.functional.dropout(x, self.dropout, self.training)
-            x, new_state = cell(x, cell_state)
+            y, new_state = cell(x, cell_state)
+            x = y + x if self.residual and depth > 0 else y
             new_states.append(new_state)
         return x, tuple(new_states)
 
@@ -96,4 +131,4 @@ class StackedCell(Cell[StackState]):
 
     @override
     def extra_repr(self) -> str:
-        return f"dropout={self.dropout}"
+        return f"dropout={self.dropout}, residual={self.residual}"
