@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlearn.data.batching import ClassificationBatch, collate_classification
-from seqlearn.nn import GRUCell, Recurrent
+from seqlearn.nn import Bidirectional, GRUCell, Recurrent
 from seqlearn.nn.classifier import LinearRecurrentCell, SequenceClassifier, lecture_classifier
 from seqlearn.nn.pooling import AttentionPooling, Pooling, last_valid, max_pool, mean_pool
 from seqlearn.train import Trainer, classification_loss
@@ -225,3 +225,13 @@ def test_bad_inputs_raise_errors_naming_them() -> None:
     for kwargs, match in cases:
         with pytest.raises(ValueError, match=match):
             SequenceClassifier(encoder, **kwargs)
+
+
+def test_a_bidirectional_encoder_gives_its_sizes() -> None:
+    encoder = Bidirectional(GRUCell(8, 6), GRUCell(8, 6))
+    model = SequenceClassifier(encoder, vocab_size=10, num_classes=3, embedding_dim=8)
+    assert model.head.in_features == 12
+    logits = model(torch.tensor([[1, 2, 3], [4, 0, 0]]), torch.tensor([3, 1]))
+    assert logits.shape == (2, 3)
+    with pytest.raises(ValueError, match=r"input_size must be 5 .*got 8"):
+        SequenceClassifier(encoder, vocab_size=10, num_classes=3, embedding_dim=5)

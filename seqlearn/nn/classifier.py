@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from typing_extensions import final, override
 
 from seqlearn.nn._inputs import allocated, check_ids, encode_ids, optional_embedding
+from seqlearn.nn.bidirectional import Bidirectional
 from seqlearn.nn.cells.base import Cell, check_step_input, uniform_init_
 from seqlearn.nn.conditional_lm import Readout
 from seqlearn.nn.pooling import Pooling, last_valid
@@ -112,9 +113,10 @@ class SequenceClassifier(nn.Module):
         pooling: ``(features (B, T, F), lengths (B,)) -> (B, P)``; a module's parameters are
             trained with the model.
         dropout: Probability of zeroing an element of the pooled vector, in training mode.
-        hidden_size: Size ``P`` of the pooled vector; defaults to ``encoder.cell.output_size``
+        hidden_size: Size ``P`` of the pooled vector; defaults to the encoder's output size
             (plus ``E`` with ``readout="input_and_previous_output"``) for a
-            :class:`~seqlearn.nn.Recurrent`, and must be given for other encoders.
+            :class:`~seqlearn.nn.Recurrent` or :class:`~seqlearn.nn.Bidirectional`, and
+            must be given for other encoders.
         generator: Random generator for the embeddings and the output layer (the encoder
             and pooling module draw their own weights when they are built).
 
@@ -166,20 +168,23 @@ class SequenceClassifier(nn.Module):
         self.dropout = dropout
         self.token_embedding = optional_embedding(vocab_size, embedding_dim)
         self.input_size = vocab_size if embedding_dim is None else embedding_dim
-        if isinstance(encoder, Recurrent):
-            if encoder.cell.input_size != self.input_size:
+        sizes = _encoder_sizes(encoder)
+        if sizes is not None:
+            encoder_input, encoder_output = sizes
+            if encoder_input != self.input_size:
                 raise ValueError(
-                    f"encoder.cell.input_size must be {self.input_size} (embedding_dim, or "
-                    f"vocab_size for one-hot), got {encoder.cell.input_size}"
+                    f"the encoder's input_size must be {self.input_size} (embedding_dim, or "
+                    f"vocab_size for one-hot), got {encoder_input}"
                 )
             if hidden_size is None:
-                hidden_size = encoder.cell.output_size
+                hidden_size = encoder_output
                 if readout == "input_and_previous_output":
                     hidden_size += self.input_size
         if hidden_size is None:
             raise ValueError(
                 f"hidden_size (the size of the pooled vector) is needed for an encoder that "
-                f"is not a Recurrent, got encoder {type(encoder).__name__} and hidden_size=None"
+                f"is neither a Recurrent nor a Bidirectional, got encoder "
+                f"{type(encoder).__name__} and hidden_size=None"
             )
         if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
             raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
@@ -275,3 +280,12 @@ def lecture_classifier(
         pooling=last_valid,
         generator=generator,
     )
+
+
+def _encoder_sizes(encoder: nn.Module) -> tuple[int, int] | None:
+    """``(input_size, output_size)`` of a :class:`Recurrent` or :class:`Bidirectional`."""
+    if isinstance(encoder, Recurrent):
+        return encoder.cell.input_size, encoder.cell.output_size
+    if isinstance(encoder, Bidirectional):
+        return encoder.input_size, encoder.output_size
+    return None
