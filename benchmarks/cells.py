@@ -12,7 +12,8 @@ and over a hand-written IndRNN step (same weights). A row "LSTM, fused=False" pu
 seqlearn's per-step loop beside the same ``nn.LSTMCell`` loop, like for like.
 
 Part 2, the lecture's model. seqlearn trains ``lecture_generator()`` on padded batches of
-64 names with ``next_token_loss`` and SGD; the lecture trains the same model one name at a
+64 names of similar length (``LengthBucketSampler``, as the examples batch them) with
+``next_token_loss`` and SGD; the lecture trains the same model one name at a
 time (its loop re-implemented plainly, as in ``benchmarks/names_generation.py``). Seconds
 per character of each are scaled to one epoch's characters (all 20,074 names once).
 
@@ -39,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqlearn.data import load_names
+from seqlearn.data import LengthBucketSampler, load_names
 from seqlearn.data.batching import collate_next_token
 from seqlearn.nn import (
     ElmanCell,
@@ -351,11 +352,12 @@ def bench_lecture(names: list[tuple[list[int], int]], args: argparse.Namespace) 
     order = torch.randperm(len(names), generator=torch.Generator().manual_seed(args.seed)).tolist()
     shuffled = [names[i] for i in order]
     epoch_chars = sum(len(ids) for ids, _ in names)
-    # seqlearn: one epoch in batches of 64, cut into `repeats` chunks of consecutive batches.
-    batches = [
-        collate_next_token(shuffled[i : i + BATCH], eos_id=EOS)
-        for i in range(0, len(shuffled), BATCH)
-    ]
+    # seqlearn: one epoch in batches of 64 names of similar length, as the example makes
+    # them (LengthBucketSampler), cut into `repeats` chunks of batches.
+    sampler = LengthBucketSampler(
+        [len(ids) for ids, _ in names], BATCH, generator=torch.Generator().manual_seed(args.seed)
+    )
+    batches = [collate_next_token([names[i] for i in batch], eos_id=EOS) for batch in sampler]
     chunks = [batches[r :: args.repeats] for r in range(args.repeats)]
     model = lecture_generator(generator=torch.Generator().manual_seed(args.seed))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0005)
@@ -396,7 +398,8 @@ def bench_lecture(names: list[tuple[list[int], int]], args: argparse.Namespace) 
     ours_epoch = statistics.median(ours) * epoch_chars
     print(
         f"\nThe lecture's model (Elman ReLU, one-hot, i2o over the previous hidden state), SGD: "
-        f"seqlearn batched ({BATCH} a batch, next_token_loss, one whole epoch over "
+        f"seqlearn batched ({BATCH} names of similar length a batch, next_token_loss, "
+        f"one whole epoch over "
         f"{args.repeats} chunks) against the lecture's per-example loop "
         f"({per * args.repeats} names over {args.repeats} chunks, 1 thread), interleaved; "
         f"seconds per character scaled to one epoch ({len(names)} names, {epoch_chars} characters)."

@@ -10,7 +10,17 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import override
 
-from seqlearn.nn import Cell, ElmanCell, GRUCell, LSTMCell, Recurrent, StackedCell
+from seqlearn.nn import (
+    Cell,
+    ElmanCell,
+    GRUCell,
+    IndRNNCell,
+    LayerNormLSTMCell,
+    LSTMCell,
+    ProjectsInputs,
+    Recurrent,
+    StackedCell,
+)
 from seqlearn.nn.cells.base import check_step_input
 from seqlearn.nn.state import map_state, zip_map_state
 
@@ -103,8 +113,28 @@ CELLS: dict[str, Callable[[], Cell[Any]]] = {
     "stack-with-toy": lambda: StackedCell(
         [GRUCell(I, 4, generator=_generator(7)), _toy(4, 2, 8), LSTMCell(3, 3)], dropout=0.5
     ),
+    "stack-gru-one-call": lambda: StackedCell(
+        [GRUCell(I, 4, generator=_generator(9)), GRUCell(4, 4), GRUCell(4, 4)], dropout=0.3
+    ),
+    "stack-lstm-one-call": lambda: StackedCell([LSTMCell(I, 4), LSTMCell(4, 4)]),
+    "stack-residual": lambda: StackedCell([GRUCell(I, 4), GRUCell(4, 4)], residual=True),
+    "indrnn": lambda: IndRNNCell(I, 4, generator=_generator(10)),
+    "layernorm-lstm": lambda: LayerNormLSTMCell(I, 4, generator=_generator(12)),
+    "stack-projected": lambda: StackedCell(
+        [IndRNNCell(I, 5), LayerNormLSTMCell(5, 4), ElmanCell(4, 3)], dropout=0.2, residual=False
+    ),
 }
-FUSABLE = {"elman-relu", "elman-tanh", "elman-nobias", "gru", "lstm", "stack-fused"}
+FUSABLE = {
+    "elman-relu",
+    "elman-tanh",
+    "elman-nobias",
+    "gru",
+    "lstm",
+    "stack-fused",
+    "stack-gru-one-call",
+    "stack-lstm-one-call",
+    "stack-residual",
+}
 
 LENGTHS = [6, 0, 1, 4, 6, 2]  # includes 0, 1 and T
 T = 6
@@ -384,3 +414,48 @@ def test_int32_lengths_are_accepted() -> None:
 def test_recurrent_needs_a_cell() -> None:
     with pytest.raises(TypeError, match="cell must be a seqlearn Cell, got GRUCell"):
         Recurrent(nn.GRUCell(2, 2))  # type: ignore[arg-type]
+
+
+def test_a_stack_of_one_kind_is_one_kernel_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real_gru = torch.gru
+
+    def spy(*args: Any) -> Any:
+        calls.append(int(args[5]))  # num_layers
+        return real_gru(*args)
+
+    monkeypatch.setattr(torch, "gru", spy)
+    x, lengths = _batch()
+    Recurrent(CELLS["stack-gru-one-call"]())(x, lengths)
+    assert calls == [3]
+    Recurrent(CELLS["stack-residual"]())(x, lengths)  # residuals go between two calls
+    assert calls == [3, 1, 1]
+
+
+@pytest.mark.parametrize("cell_name", ["gru", "stack-fused", "stack-projected", "toy"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_row_order_does_not_matter(cell_name: str, fused: bool) -> None:
+    """Sorted lengths take a path without reordering; results equal any other order."""
+    cell = CELLS[cell_name]().eval()
+    x, lengths = _batch(16)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    layer = Recurrent(cell, fused=fused)
+    outputs, final = layer(x, lengths)
+    sorted_outputs, sorted_final = layer(x[order], lengths[order])
+    torch.testing.assert_close(sorted_outputs, outputs[order], rtol=0, atol=1e-6)
+    _assert_states_close(sorted_final, map_state(lambda t: t[order], final), atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [IndRNNCell, LayerNormLSTMCell, ElmanCell])
+def test_projected_step_equals_the_step(make: Callable[[int, int], Cell[Any]]) -> None:
+    cell = make(I, 4)
+    assert isinstance(cell, ProjectsInputs)
+    x = torch.randn(5, I, generator=_generator(17))
+    state = map_state(
+        lambda t: torch.randn(t.shape, generator=_generator(18)), cell.initial_state(5)
+    )
+    y, new = cell(x, state)
+    y2, new2 = cell.step_projected(cell.project_inputs(x), state)
+    torch.testing.assert_close(y2, y, rtol=0, atol=1e-6)
+    _assert_states_close(new2, new, atol=1e-6)
+    assert not isinstance(GRUCell(I, 4), ProjectsInputs)  # GRU and LSTM step on torch's cells

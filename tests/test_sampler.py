@@ -72,7 +72,7 @@ def test_batches_are_sorted_within_buckets() -> None:
     sampler = LengthBucketSampler(lengths, 10, bucket_size=200, generator=_gen(0))
     for batch in sampler:
         batch_lengths = [lengths[i] for i in batch]
-        assert batch_lengths == sorted(batch_lengths)
+        assert batch_lengths == sorted(batch_lengths, reverse=True)  # longest first
 
 
 def test_reproducible_and_epochs_differ() -> None:
@@ -92,8 +92,8 @@ def test_no_shuffle_is_deterministic_and_sorted_per_bucket() -> None:
     sampler = LengthBucketSampler(lengths, 2, shuffle=False, bucket_size=4)
     batches = list(sampler)
     assert batches == list(sampler)
-    # Bucket [0..3] sorted by length (stable): 3, 1, 2, 0; bucket [4..7]: 6, 5, 7, 4.
-    assert batches == [[3, 1], [2, 0], [6, 5], [7, 4]]
+    # Bucket [0..3] sorted longest first (stable): 0, 1, 2, 3; bucket [4..7]: 4, 7, 5, 6.
+    assert batches == [[0, 1], [2, 3], [4, 7], [5, 6]]
 
 
 def test_empty_lengths() -> None:

@@ -16,14 +16,16 @@ class LengthBucketSampler(Sampler[list[int]]):
     """Yield batches of indices whose sequences have similar lengths.
 
     Each epoch the indices are shuffled and cut into buckets of ``bucket_size``; each
-    bucket is sorted by length (a stable sort, so equal lengths keep the shuffled order).
+    bucket is sorted by length, longest first (a stable sort, so equal lengths keep the
+    shuffled order), which is the order packed sequences want, so
+    :class:`~seqlearn.nn.Recurrent` packs such batches without reordering their rows.
     The sorted buckets, laid end to end, are cut into batches of ``batch_size``, and the
     order of the batches is shuffled. Only the last batch cut can be short (it is dropped
     when ``drop_last``), and when ``bucket_size`` is a multiple of ``batch_size`` (as by
     default) no batch spans two buckets.
 
     With ``shuffle=False`` nothing is random: buckets are runs of consecutive indices, and
-    batches come in order, sorted by length within each bucket.
+    batches come in order, sorted by length (longest first) within each bucket.
 
     Pass it to a :class:`torch.utils.data.DataLoader` as ``batch_sampler``.
 
@@ -44,7 +46,7 @@ class LengthBucketSampler(Sampler[list[int]]):
     Example:
         >>> sampler = LengthBucketSampler([5, 1, 4, 2, 3], 2, shuffle=False)
         >>> list(sampler)
-        [[1, 3], [4, 2], [0]]
+        [[0, 2], [4, 3], [1]]
         >>> len(sampler)
         3
         >>> sampler = LengthBucketSampler([5, 1, 4, 2, 3], 2, generator=torch.Generator())
@@ -103,7 +105,7 @@ class LengthBucketSampler(Sampler[list[int]]):
         else:
             order = torch.arange(num_examples)
         buckets = [
-            bucket[torch.sort(self._lengths[bucket], stable=True).indices]
+            bucket[torch.sort(self._lengths[bucket], descending=True, stable=True).indices]
             for bucket in torch.split(order, self.bucket_size)
         ]
         batches = list(torch.split(torch.cat(buckets), self.batch_size))

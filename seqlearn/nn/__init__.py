@@ -14,6 +14,7 @@ from seqlearn.nn.cells import LayerNormLSTMCell as LayerNormLSTMCell
 from seqlearn.nn.cells import LearnedInitialState as LearnedInitialState
 from seqlearn.nn.cells import LSTMCell as LSTMCell
 from seqlearn.nn.cells import LSTMState as LSTMState
+from seqlearn.nn.cells import ProjectsInputs as ProjectsInputs
 from seqlearn.nn.cells import StackedCell as StackedCell
 from seqlearn.nn.classifier import LinearRecurrentCell as LinearRecurrentCell
 from seqlearn.nn.classifier import SequenceClassifier as SequenceClassifier
@@ -50,6 +51,7 @@ __all__ = [
     "LearnedInitialState",
     "LinearRecurrentCell",
     "Pooling",
+    "ProjectsInputs",
     "Readout",
     "Recurrent",
     "SequenceClassifier",

@@ -194,9 +194,26 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         inputs = self._step_inputs(tokens, categories)  # (B, T, C+E)
         outputs, _ = self.recurrent(inputs, lengths)  # (B, T, O)
         if self.readout == "input_and_previous_output":
+            if not (self.training and self.dropout > 0):
+                return self._split_readout(inputs, outputs)
             previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
             outputs = torch.cat((inputs, previous), dim=-1)
         return self._logits(outputs)  # (B, T, V)
+
+    def _split_readout(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+        """``head([x_t; h_{t-1}])`` as ``W_x x_t + b + W_h h_{t-1}``, with no concatenation.
+
+        The same numbers as the concatenation (up to rounding), without building the
+        ``(B, T, C+E+H)`` tensor; the previous outputs are shifted after the product, at
+        ``V`` columns instead of ``H``.
+        """
+        size = inputs.size(-1)
+        weight = self.head.weight  # (V, C+E+H)
+        from_inputs = nn.functional.linear(inputs, weight[:, :size], self.head.bias)  # (B, T, V)
+        if outputs.size(1) == 0:
+            return from_inputs
+        from_previous = nn.functional.linear(outputs[:, :-1], weight[:, size:])  # (B, T-1, V)
+        return from_inputs + nn.functional.pad(from_previous, (0, 0, 1, 0))
 
     def _logits(self, features: Tensor) -> Tensor:
         if self.training and self.dropout > 0:

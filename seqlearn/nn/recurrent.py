@@ -9,11 +9,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import Cell, FusedCell
+from seqlearn.nn.cells.base import Cell, FusedCell, ProjectsInputs
 from seqlearn.nn.cells.initial import LearnedInitialState
 from seqlearn.nn.cells.lstm import LSTMState
 from seqlearn.nn.cells.stack import StackedCell
-from seqlearn.nn.state import map_state, where_rows
+from seqlearn.nn.state import map_state, where_rows, zip_map_state
 
 __all__ = ["Recurrent", "check_lengths"]
 
@@ -64,9 +64,16 @@ class Recurrent(nn.Module, Generic[StateT]):
     :class:`~seqlearn.nn.LSTMCell`, alone or stacked in a :class:`~seqlearn.nn.StackedCell`,
     run on torch.nn's fused kernels (packed sequences for uneven lengths), including an
     LSTM with a projection and a stack with residual connections; every other cell runs a
-    step-by-step loop. A :class:`~seqlearn.nn.LearnedInitialState` wrapper (around the cell
-    or around cells of a stack) only supplies the initial state, so it does not change the
-    path. Both paths give the same numbers; ``fused=False`` forces the loop.
+    step-by-step loop (in a stack mixing both, each cell takes its own path). A
+    :class:`~seqlearn.nn.LearnedInitialState` wrapper (around the cell or around cells of a
+    stack) only supplies the initial state, so it does not change the path. Both paths give
+    the same numbers; ``fused=False`` forces the loop.
+
+    Either way the batch is packed once (longest rows first; an already sorted batch is not
+    reordered), every cell of a stack runs over the packed data in turn, and the outputs
+    are unpacked once. The loop steps only the rows still running at each step, and hoists
+    the input products of cells that implement
+    :class:`~seqlearn.nn.cells.base.ProjectsInputs` out of the loop.
 
     Args:
         cell: The cell to run.
@@ -144,47 +151,48 @@ class Recurrent(nn.Module, Generic[StateT]):
             if initial_state is None
             else initial_state
         )
-        if self.uses_fused_kernels and steps > 0 and batch_size > 0:
-            return self._forward_fused(x, lengths, state)
-        return self._forward_steps(x, lengths, state)
+        if steps == 0 or batch_size == 0:
+            return x.new_zeros(batch_size, steps, self.cell.output_size), state
+        return self._run_packed(x, lengths, state)
 
-    def _forward_steps(
+    def _run_packed(
         self, x: Tensor, lengths: Tensor | None, state: StateT
     ) -> tuple[Tensor, StateT]:
-        batch_size, steps = x.shape[:2]
-        outputs = []
-        for t in range(steps):
-            y, new_state = self.cell(x[:, t], state)  # (B, O)
-            if lengths is None:
-                state = new_state
-            else:
-                active = lengths > t  # (B,)
-                state = where_rows(active, new_state, state)
-                y = y * active.unsqueeze(1).to(y.dtype)
-            outputs.append(y)
-        if not outputs:
-            return x.new_zeros(batch_size, 0, self.cell.output_size), state
-        return torch.stack(outputs, dim=1), state  # (B, T, O)
-
-    def _forward_fused(
-        self, x: Tensor, lengths: Tensor | None, state: StateT
-    ) -> tuple[Tensor, StateT]:
+        """Pack once, run each cell of the stack on the packed data, unpack once."""
         core = self._core()
         stack = core if isinstance(core, StackedCell) else None
+        units = self._units()
         states = [state] if stack is None else list(cast(tuple[Any, ...], state))
-        dropout = 0.0 if stack is None else stack.dropout
+        packed = _Packing(x, lengths)
+        data, sorted_states = packed.data, [packed.sort(s) for s in states]
+        dropout = 0.0 if stack is None or not core.training else stack.dropout
         residual = stack is not None and stack.residual
-        finals = []
-        for depth, (unit, unit_state) in enumerate(zip(self._units(), states)):
-            if depth > 0:  # the stack's own mode decides, as on the step-by-step path
-                x = nn.functional.dropout(x, dropout, core.training)
-            y, final = _run_fused(cast(FusedCell[Any], unit), x, lengths, unit_state, self.training)
-            # x and y are both zero past each sequence's end, so their sum is too
-            x = y + x if residual and depth > 0 else y  # (B, T, O)
-            finals.append(final)
+        fused = [unit for unit in units if isinstance(unit, FusedCell)] if self.fused else []
+        if stack is not None and len(fused) == len(units) and _one_kernel_call(fused, residual):
+            data, sorted_finals = _call_kernel(
+                fused, data, packed.batch_sizes, sorted_states, dropout, self.training
+            )
+        else:
+            sorted_finals = []
+            for depth, (unit, unit_state) in enumerate(zip(units, sorted_states)):
+                inputs = data
+                if depth > 0 and dropout > 0:  # between stacked cells, as StackedCell does
+                    inputs = nn.functional.dropout(inputs, dropout, training=True)
+                if self.fused and isinstance(unit, FusedCell):
+                    out, (final,) = _call_kernel(
+                        [unit], inputs, packed.batch_sizes, [unit_state], 0.0, self.training
+                    )
+                else:
+                    out, final = _run_steps(unit, inputs, packed.batch_sizes, unit_state)
+                data = out + inputs if residual and depth > 0 else out  # packed, (N, O)
+                sorted_finals.append(final)
+        outputs = packed.unpack(data)  # (B, T, O)
+        finals = [packed.finish(f, s) for f, s in zip(sorted_finals, states)]
+        if packed.empty is not None:  # zero-length rows have no outputs
+            outputs = outputs * (~packed.empty).to(outputs.dtype).view(-1, 1, 1)
         if stack is not None:
-            return x, cast(StateT, tuple(finals))
-        return x, cast(StateT, finals[0])
+            return outputs, cast(StateT, tuple(finals))
+        return outputs, cast(StateT, finals[0])
 
 
 def _unwrap(cell: Cell[Any]) -> Cell[Any]:
@@ -194,61 +202,123 @@ def _unwrap(cell: Cell[Any]) -> Cell[Any]:
     return cell
 
 
-def _run_fused(
-    cell: FusedCell[Any], x: Tensor, lengths: Tensor | None, state: Any, training: bool
+def _run_steps(
+    cell: Cell[Any], data: Tensor, batch_sizes: Tensor, state: Any
 ) -> tuple[Tensor, Any]:
-    """Run one fused cell over a padded batch via a packed sequence; see :class:`Recurrent`."""
-    batch_size, steps = x.shape[:2]
-    if lengths is None:
-        lengths = torch.full((batch_size,), steps, dtype=torch.long)
-    packed = pack_padded_sequence(
-        x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+    """The step-by-step loop of one cell over packed data; returns output data, final state.
+
+    Rows are sorted longest first, so step ``t`` runs only the first ``batch_sizes[t]``
+    rows: the batch shrinks as sequences end (no masking), and each row's last state is
+    set aside when it ends. A cell implementing
+    :class:`~seqlearn.nn.cells.base.ProjectsInputs` projects the inputs of all steps in
+    one product before the loop.
+    """
+    step: Any = cell
+    if isinstance(cell, ProjectsInputs):
+        data, step = cell.project_inputs(data), cell.step_projected  # (N, K)
+    sizes = batch_sizes.tolist()
+    running, ended, outputs = sizes[0], [], []
+    for x_t, size in zip(torch.split(data, sizes), sizes):  # x_t: (size, K)
+        if size < running:  # the last rows have ended: keep their states aside
+            ended.append(_rows(state, size, running))
+            state, running = _rows(state, 0, size), size
+        y, state = step(x_t, state)  # (size, O)
+        outputs.append(y)
+    for piece in reversed(ended):  # rows in order: longest first
+        state = zip_map_state(_concat, state, piece)
+    return torch.cat(outputs), state
+
+
+def _rows(state: Any, start: int, stop: int) -> Any:
+    return map_state(lambda t: t[start:stop], state)
+
+
+def _concat(first: Tensor, second: Tensor) -> Tensor:
+    return torch.cat((first, second))
+
+
+class _Packing:
+    """A padded batch packed for torch's kernels, and the way back to the caller's order.
+
+    Lengths already sorted in descending order (as a length-bucketing sampler gives them)
+    are packed as they are, with no reordering of rows; otherwise rows are sorted here and
+    restored after. Zero-length rows run as length 1 and are reset by :meth:`finish`.
+    """
+
+    def __init__(self, x: Tensor, lengths: Tensor | None) -> None:
+        batch_size, self.steps = x.shape[:2]
+        if lengths is None:
+            lengths = torch.full((batch_size,), self.steps, dtype=torch.long)
+        host = lengths.cpu()  # torch's packing wants lengths on the CPU
+        is_empty = host == 0
+        self.empty = is_empty.to(x.device) if bool(is_empty.any()) else None
+        descending = bool((host[:-1] >= host[1:]).all())
+        packed = pack_padded_sequence(
+            x, host.clamp(min=1), batch_first=True, enforce_sorted=descending
+        )
+        self.packed = packed
+        self.data, self.batch_sizes = packed.data, packed.batch_sizes
+
+    def sort(self, state: Any) -> Any:
+        """``state`` with its rows in the packed order."""
+        order = self.packed.sorted_indices
+        return state if order is None else map_state(lambda t: t.index_select(0, order), state)
+
+    def unpack(self, data: Tensor) -> Tensor:
+        """Packed output data as a padded ``(B, T, O)`` batch in the caller's row order."""
+        outputs, _ = pad_packed_sequence(
+            self.packed._replace(data=data), batch_first=True, total_length=self.steps
+        )
+        return outputs
+
+    def finish(self, final: Any, initial: Any) -> Any:
+        """A final state back in the caller's row order; zero-length rows keep ``initial``."""
+        restore = self.packed.unsorted_indices
+        if restore is not None:
+            final = map_state(lambda t: t.index_select(0, restore), final)
+        return final if self.empty is None else where_rows(~self.empty, final, initial)
+
+
+def _one_kernel_call(units: list[FusedCell[Any]], residual: bool) -> bool:
+    """Whether a stack can run as one multi-layer kernel call, as torch.nn's modules do."""
+    first = units[0]
+    return not residual and all(
+        unit.fused_mode == first.fused_mode
+        and unit.hidden_size == first.hidden_size
+        and len(unit.fused_weights()) == 4  # no LSTM projection
+        for unit in units
     )
-    order, restore = packed.sorted_indices, packed.unsorted_indices
-    assert order is not None and restore is not None  # enforce_sorted=False sets both
-    sorted_state = map_state(lambda t: t.index_select(0, order), state)
-    data, final = _call_kernel(cell, packed.data, packed.batch_sizes, sorted_state, training)
-    outputs, _ = pad_packed_sequence(
-        packed._replace(data=data), batch_first=True, total_length=steps
-    )  # (B, T, H), rows back in the caller's order
-    final = map_state(lambda t: t.index_select(0, restore), final)
-    empty = lengths == 0
-    if bool(empty.any()):  # a zero-length row keeps its initial state and has no outputs
-        final = where_rows(~empty.to(x.device), final, state)
-        outputs = outputs * (~empty).to(outputs.dtype).view(-1, 1, 1).to(x.device)
-    return outputs, final
 
 
 def _call_kernel(
-    cell: FusedCell[Any], data: Tensor, batch_sizes: Tensor, state: Any, training: bool
-) -> tuple[Tensor, Any]:
-    """Call the torch kernel of ``cell`` on packed data; returns output data and final state.
+    units: list[FusedCell[Any]],
+    data: Tensor,
+    batch_sizes: Tensor,
+    states: list[Any],
+    dropout: float,
+    training: bool,
+) -> tuple[Tensor, list[Any]]:
+    """Call the torch kernel of ``units`` (one layer each) on packed data.
 
-    For an LSTM with a projection, ``params`` ends with ``weight_hr`` and ``h0`` is
-    ``(B, P)`` while ``c0`` is ``(B, H)``; :func:`torch.lstm` tells the two layouts apart by
-    those sizes, which is why :class:`~seqlearn.nn.LSTMCell` requires ``P < H``.
+    Returns the last layer's output data and each layer's final state. ``dropout`` applies
+    between layers. For an LSTM with a projection (one layer), ``params`` ends with
+    ``weight_hr`` and ``h0`` is ``(B, P)`` while ``c0`` is ``(B, H)``; :func:`torch.lstm`
+    tells the two layouts apart by those sizes, which is why :class:`~seqlearn.nn.LSTMCell`
+    requires ``P < H``.
     """
-    params = cell.fused_weights()
-    mode = cell.fused_mode
+    params = [weight for unit in units for weight in unit.fused_weights()]
+    mode, layers = units[0].fused_mode, len(units)
+    options = (True, layers, dropout, training, False)  # biases, layers, dropout, train, bidir
     if mode == "LSTM":
-        h0, c0 = state  # (B, O), (B, H); O = P with a projection, else H
-        out, h, c = torch.lstm(
-            data,
-            batch_sizes,
-            [h0.unsqueeze(0), c0.unsqueeze(0)],
-            params,
-            True,
-            1,
-            0.0,
-            training,
-            False,
-        )
-        return out, LSTMState(h.squeeze(0), c.squeeze(0))
-    hx = cast(Tensor, state).unsqueeze(0)
+        h0 = torch.stack([state.h for state in states])  # (L, B, O)
+        c0 = torch.stack([state.c for state in states])  # (L, B, H)
+        out, h, c = torch.lstm(data, batch_sizes, [h0, c0], params, *options)
+        return out, [LSTMState(h[i], c[i]) for i in range(layers)]
+    hx = torch.stack([cast(Tensor, state) for state in states])  # (L, B, H)
     if mode == "GRU":
-        out, h = torch.gru(data, batch_sizes, hx, params, True, 1, 0.0, training, False)
+        out, h = torch.gru(data, batch_sizes, hx, params, *options)
     elif mode == "RNN_RELU":
-        out, h = torch.rnn_relu(data, batch_sizes, hx, params, True, 1, 0.0, training, False)
+        out, h = torch.rnn_relu(data, batch_sizes, hx, params, *options)
     else:
-        out, h = torch.rnn_tanh(data, batch_sizes, hx, params, True, 1, 0.0, training, False)
-    return out, h.squeeze(0)
+        out, h = torch.rnn_tanh(data, batch_sizes, hx, params, *options)
+    return out, [h[i] for i in range(layers)]

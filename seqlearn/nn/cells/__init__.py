@@ -3,6 +3,7 @@
 from seqlearn.nn.cells.base import Cell as Cell
 from seqlearn.nn.cells.base import FusedCell as FusedCell
 from seqlearn.nn.cells.base import FusedMode as FusedMode
+from seqlearn.nn.cells.base import ProjectsInputs as ProjectsInputs
 from seqlearn.nn.cells.elman import ElmanCell as ElmanCell
 from seqlearn.nn.cells.gated import GatedCell as GatedCell
 from seqlearn.nn.cells.gru import GRUCell as GRUCell
@@ -25,5 +26,6 @@ __all__ = [
     "LSTMState",
     "LayerNormLSTMCell",
     "LearnedInitialState",
+    "ProjectsInputs",
     "StackedCell",
 ]

@@ -14,8 +14,9 @@ from typing import Generic, Literal, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Protocol, runtime_checkable
 
-__all__ = ["Cell", "FusedCell", "FusedMode", "check_step_input"]
+__all__ = ["Cell", "FusedCell", "FusedMode", "ProjectsInputs", "check_step_input"]
 
 StateT = TypeVar("StateT")
 
@@ -136,6 +137,59 @@ class FusedCell(Cell[StateT]):
             Tensors of shapes ``(G * H, I)``, ``(G * H, H)``, ``(G * H,)`` and ``(G * H,)``,
             with ``G`` gates (1 for Elman, 3 for GRU, 4 for LSTM).
         """
+
+
+@runtime_checkable
+class ProjectsInputs(Protocol[StateT]):
+    """A cell whose input projection can run for all time steps at once, before the loop.
+
+    Most cells start each step with a product :math:`W x_t` that depends on the input
+    alone. A cell that splits its step into :meth:`project_inputs` (over a whole
+    ``(B, T, I)`` batch: one large matrix product instead of ``T`` small ones) and
+    :meth:`step_projected` (the rest of the step) lets
+    :class:`~seqlearn.nn.Recurrent`'s step-by-step loop hoist that product out of the loop,
+    as cuDNN does. ``cell(x_t, state)`` must equal
+    ``cell.step_projected(cell.project_inputs(x_t), state)``. Cells need not implement it;
+    :class:`~seqlearn.nn.ElmanCell`, :class:`~seqlearn.nn.IndRNNCell` and
+    :class:`~seqlearn.nn.LayerNormLSTMCell` do.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.nn import IndRNNCell
+        >>> cell = IndRNNCell(3, 4)
+        >>> isinstance(cell, ProjectsInputs)
+        True
+        >>> x, h = torch.randn(2, 3), torch.zeros(2, 4)
+        >>> y, _ = cell.step_projected(cell.project_inputs(x), h)
+        >>> torch.allclose(y, cell(x, h)[0])
+        True
+    """
+
+    def project_inputs(self, x: Tensor) -> Tensor:
+        """The input-only part of the step, for any number of leading dimensions.
+
+        Args:
+            x: Inputs.
+
+        Returns:
+            Projected inputs.
+
+        Shape:
+            - ``x``: ``(..., I)``; output: ``(..., K)`` with ``K`` set by the cell.
+        """
+        ...
+
+    def step_projected(self, projected: Tensor, state: StateT) -> tuple[Tensor, StateT]:
+        """The rest of one step, from the projected input (not checked again).
+
+        Args:
+            projected: ``project_inputs(x_t)``, ``(B, K)``.
+            state: State after the previous step.
+
+        Returns:
+            The output ``y_t`` and the new state, as ``cell(x_t, state)`` returns them.
+        """
+        ...
 
 
 def uniform_init_(

@@ -120,7 +120,31 @@ class IndRNNCell(Cell[Tensor]):
     @override
     def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         check_step_input(self, x)
-        pre = nn.functional.linear(x, self.weight_ih, self.bias) + self.recurrent_weight() * state
+        return self.step_projected(self.project_inputs(x), state)
+
+    def project_inputs(self, x: Tensor) -> Tensor:
+        """``W x + b`` for inputs ``(..., I)``; see
+        :class:`~seqlearn.nn.cells.base.ProjectsInputs`.
+
+        Args:
+            x: Inputs ``(..., I)``.
+
+        Returns:
+            ``(..., H)``.
+        """
+        return nn.functional.linear(x, self.weight_ih, self.bias)
+
+    def step_projected(self, projected: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """One step from ``project_inputs(x_t)`` ``(B, H)``: element-wise only.
+
+        Args:
+            projected: The projected input.
+            state: ``h_{t-1}``, ``(B, H)``.
+
+        Returns:
+            The new hidden state, as output and as state.
+        """
+        pre = projected + self.recurrent_weight() * state
         h = torch.relu(pre) if self.nonlinearity == "relu" else torch.tanh(pre)  # (B, H)
         return h, h
 

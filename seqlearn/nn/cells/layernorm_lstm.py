@@ -94,11 +94,32 @@ class LayerNormLSTMCell(Cell[LSTMState]):
     @override
     def forward(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         check_step_input(self, x)
-        gates = (
-            self.norm_ih(nn.functional.linear(x, self.weight_ih))
-            + self.norm_hh(nn.functional.linear(state.h, self.weight_hh))
-            + self.bias
-        )  # (B, 4H)
+        return self.step_projected(self.project_inputs(x), state)
+
+    def project_inputs(self, x: Tensor) -> Tensor:
+        """``LN_ih(W_ih x) + b`` for inputs ``(..., I)``; see
+        :class:`~seqlearn.nn.cells.base.ProjectsInputs`.
+
+        Args:
+            x: Inputs ``(..., I)``.
+
+        Returns:
+            ``(..., 4H)``.
+        """
+        projected: Tensor = self.norm_ih(nn.functional.linear(x, self.weight_ih))
+        return projected + self.bias
+
+    def step_projected(self, projected: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
+        """One step from ``project_inputs(x_t)`` ``(B, 4H)``.
+
+        Args:
+            projected: The projected input.
+            state: ``(h_{t-1}, c_{t-1})``.
+
+        Returns:
+            ``h_t`` and the new state.
+        """
+        gates = projected + self.norm_hh(nn.functional.linear(state.h, self.weight_hh))  # (B, 4H)
         i, f, g, o = gates.chunk(4, dim=1)  # each (B, H)
         c = torch.sigmoid(f) * state.c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(self.norm_c(c))
