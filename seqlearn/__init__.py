@@ -15,10 +15,14 @@ from seqlearn.data import LabeledTexts as LabeledTexts
 from seqlearn.data import LengthBucketSampler as LengthBucketSampler
 from seqlearn.data import NextTokenBatch as NextTokenBatch
 from seqlearn.data import NextTokenCollator as NextTokenCollator
+from seqlearn.data import SentimentPhrases as SentimentPhrases
 from seqlearn.data import collate_next_token as collate_next_token
 from seqlearn.data import download_names as download_names
 from seqlearn.data import load_names as load_names
+from seqlearn.data import load_sst as load_sst
 from seqlearn.data import read_category_folder as read_category_folder
+from seqlearn.data import read_delimited as read_delimited
+from seqlearn.data import read_sentiment_file as read_sentiment_file
 from seqlearn.data import stratified_split as stratified_split
 from seqlearn.decode import Generation as Generation
 from seqlearn.decode import StepModel as StepModel
@@ -54,6 +58,7 @@ __all__ = [
     "NextTokenBatch",
     "NextTokenCollator",
     "Recurrent",
+    "SentimentPhrases",
     "StackedCell",
     "StepModel",
     "Trainer",
@@ -66,9 +71,12 @@ __all__ = [
     "greedy",
     "lecture_generator",
     "load_names",
+    "load_sst",
     "next_token_loss",
     "nn",
     "read_category_folder",
+    "read_delimited",
+    "read_sentiment_file",
     "sample",
     "stratified_split",
     "tokenize",

@@ -8,6 +8,8 @@ from seqlearn.data.batching import TokenIds as TokenIds
 from seqlearn.data.batching import collate_classification as collate_classification
 from seqlearn.data.batching import collate_next_token as collate_next_token
 from seqlearn.data.batching import pad_sequences as pad_sequences
+from seqlearn.data.delimited import from_label_names as from_label_names
+from seqlearn.data.delimited import read_delimited as read_delimited
 from seqlearn.data.download import DataIntegrityError as DataIntegrityError
 from seqlearn.data.download import DownloadError as DownloadError
 from seqlearn.data.download import download_file as download_file
@@ -25,13 +27,32 @@ from seqlearn.data.names import normalized_text_sha256 as normalized_text_sha256
 from seqlearn.data.names import verify_names as verify_names
 from seqlearn.data.sampler import LengthBucketSampler as LengthBucketSampler
 from seqlearn.data.sampler import ShardedBatchSampler as ShardedBatchSampler
+from seqlearn.data.sentiment import SST2_CATEGORIES as SST2_CATEGORIES
+from seqlearn.data.sentiment import SST_CATEGORIES as SST_CATEGORIES
+from seqlearn.data.sentiment import SentimentPhrase as SentimentPhrase
+from seqlearn.data.sentiment import SentimentPhrases as SentimentPhrases
+from seqlearn.data.sentiment_files import read_kaggle_tsv as read_kaggle_tsv
+from seqlearn.data.sentiment_files import read_sentiment_file as read_sentiment_file
 from seqlearn.data.split import stratified_split as stratified_split
+from seqlearn.data.sst import SST_FILE_SHA256 as SST_FILE_SHA256
+from seqlearn.data.sst import SST_SENTENCE_COUNTS as SST_SENTENCE_COUNTS
+from seqlearn.data.sst import SST_URL as SST_URL
+from seqlearn.data.sst import download_sst as download_sst
+from seqlearn.data.sst import load_sst as load_sst
+from seqlearn.data.sst import sst_dir as sst_dir
+from seqlearn.data.sst import verify_sst as verify_sst
+from seqlearn.data.sst_trees import read_sst_trees as read_sst_trees
 
 __all__ = [
     "IGNORE_INDEX",
     "NAMES_CATEGORIES",
     "NAMES_FILE_SHA256",
     "NAMES_URL",
+    "SST2_CATEGORIES",
+    "SST_CATEGORIES",
+    "SST_FILE_SHA256",
+    "SST_SENTENCE_COUNTS",
+    "SST_URL",
     "ClassificationBatch",
     "DataIntegrityError",
     "DownloadError",
@@ -39,6 +60,8 @@ __all__ = [
     "LengthBucketSampler",
     "NextTokenBatch",
     "NextTokenCollator",
+    "SentimentPhrase",
+    "SentimentPhrases",
     "ShardedBatchSampler",
     "TokenIds",
     "collate_classification",
@@ -46,12 +69,21 @@ __all__ = [
     "default_data_dir",
     "download_file",
     "download_names",
+    "download_sst",
+    "from_label_names",
     "load_names",
+    "load_sst",
     "names_dir",
     "normalized_text_sha256",
     "pad_sequences",
     "read_category_folder",
+    "read_delimited",
+    "read_kaggle_tsv",
+    "read_sentiment_file",
+    "read_sst_trees",
     "safe_extract_zip",
+    "sst_dir",
     "stratified_split",
     "verify_names",
+    "verify_sst",
 ]
