@@ -235,3 +235,55 @@ def test_a_bidirectional_encoder_gives_its_sizes() -> None:
     assert logits.shape == (2, 3)
     with pytest.raises(ValueError, match=r"input_size must be 5 .*got 8"):
         SequenceClassifier(encoder, vocab_size=10, num_classes=3, embedding_dim=5)
+
+
+def test_a_given_embedding_is_used_and_kept_by_reset() -> None:
+
+    embedding = torch.nn.Embedding(7, 3)
+    embedding.weight.requires_grad_(False)  # frozen, as pretrained vectors often are
+    before = embedding.weight.clone()
+    model = SequenceClassifier(
+        Recurrent(GRUCell(3, 4)), vocab_size=7, num_classes=2, embedding=embedding
+    )
+    assert model.token_embedding is embedding and model.input_size == 3
+    model.reset_parameters()
+    torch.testing.assert_close(embedding.weight, before, rtol=0, atol=0)
+    assert not any(p is embedding.weight for p in model.parameters() if p.requires_grad)
+    assert model(torch.tensor([[1, 2, 3]]), torch.tensor([3])).shape == (1, 2)
+
+
+def test_bad_given_embeddings_are_refused() -> None:
+
+    encoder = Recurrent(GRUCell(3, 4))
+    with pytest.raises(ValueError, match="not both"):
+        SequenceClassifier(
+            encoder,
+            vocab_size=7,
+            num_classes=2,
+            embedding_dim=3,
+            embedding=torch.nn.Embedding(7, 3),
+        )
+    with pytest.raises(ValueError, match="vocab_size=8 rows"):
+        SequenceClassifier(encoder, vocab_size=8, num_classes=2, embedding=torch.nn.Embedding(7, 3))
+    with pytest.raises(ValueError, match="embedding_dropout"):
+        SequenceClassifier(
+            encoder, vocab_size=7, num_classes=2, embedding_dim=3, embedding_dropout=1.0
+        )
+
+
+def test_embedding_dropout_acts_in_training_only() -> None:
+
+    model = SequenceClassifier(
+        Recurrent(GRUCell(3, 4)),
+        vocab_size=7,
+        num_classes=2,
+        embedding_dim=3,
+        embedding_dropout=0.5,
+    )
+    inputs, lengths = torch.tensor([[1, 2, 3, 4]] * 8), torch.tensor([4] * 8)
+    model.eval()
+    torch.testing.assert_close(model(inputs, lengths), model(inputs, lengths))
+    model.train()
+    torch.manual_seed(0)
+    first = model(inputs, lengths)
+    assert not torch.allclose(first[0], first[1])  # identical rows, different masks

@@ -108,7 +108,13 @@ class SequenceClassifier(nn.Module):
         vocab_size: Number of tokens ``V``.
         num_classes: Number of classes ``C``.
         embedding_dim: Size ``E`` of learned token embeddings; ``None`` means one-hot
-            (``E = V``).
+            (``E = V``), unless ``embedding`` is given.
+        embedding: A ready token embedding ``(V, E)`` to use instead of a new one, such as
+            pretrained word vectors from :func:`~seqlearn.nn.glove_embedding`;
+            :meth:`reset_parameters` leaves it alone, and whether it trains is its own
+            ``weight.requires_grad``.
+        embedding_dropout: Probability of zeroing an element of the token vectors, in
+            training mode.
         readout: What is pooled at each step, see :data:`~seqlearn.nn.Readout`.
         pooling: ``(features (B, T, F), lengths (B,)) -> (B, P)``; a module's parameters are
             trained with the model.
@@ -121,7 +127,8 @@ class SequenceClassifier(nn.Module):
             and pooling module draw their own weights when they are built).
 
     Raises:
-        ValueError: If a size is not positive, ``dropout`` is outside ``[0, 1)``,
+        ValueError: If a size is not positive, a dropout is outside ``[0, 1)``,
+            ``embedding`` has not ``V`` rows or comes with ``embedding_dim``,
             ``readout`` is unknown, the encoder's ``input_size`` is not ``E``, or
             ``hidden_size`` is missing for an encoder that is not a ``Recurrent``.
 
@@ -146,6 +153,8 @@ class SequenceClassifier(nn.Module):
         vocab_size: int,
         num_classes: int,
         embedding_dim: int | None = None,
+        embedding: nn.Embedding | None = None,
+        embedding_dropout: float = 0.0,
         readout: Readout = "output",
         pooling: Pooling | nn.Module = last_valid,
         dropout: float = 0.0,
@@ -160,13 +169,29 @@ class SequenceClassifier(nn.Module):
             raise ValueError(
                 f"readout must be 'output' or 'input_and_previous_output', got {readout!r}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        for name, rate in [("dropout", dropout), ("embedding_dropout", embedding_dropout)]:
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
         self.vocab_size = vocab_size
         self.num_classes = num_classes
         self.readout = readout
         self.dropout = dropout
-        self.token_embedding = optional_embedding(vocab_size, embedding_dim)
+        self.embedding_dropout = embedding_dropout
+        self.pretrained_embedding = embedding is not None
+        if embedding is not None:
+            if embedding_dim is not None:
+                raise ValueError(
+                    f"give embedding_dim or embedding, not both (got embedding_dim={embedding_dim})"
+                )
+            if not isinstance(embedding, nn.Embedding) or embedding.num_embeddings != vocab_size:
+                raise ValueError(
+                    f"embedding must be an nn.Embedding with vocab_size={vocab_size} rows, "
+                    f"got {embedding!r}"
+                )
+            embedding_dim = embedding.embedding_dim
+            self.token_embedding: nn.Embedding | None = embedding
+        else:
+            self.token_embedding = optional_embedding(vocab_size, embedding_dim)
         self.input_size = vocab_size if embedding_dim is None else embedding_dim
         sizes = _encoder_sizes(encoder)
         if sizes is not None:
@@ -198,13 +223,14 @@ class SequenceClassifier(nn.Module):
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Redraw the embedding (``N(0, 1)``) and the output layer (like ``nn.Linear``).
 
-        The encoder and a pooling module are left alone: they have their own.
+        The encoder and a pooling module are left alone: they have their own; so is an
+        embedding given to the constructor.
 
         Args:
             generator: Random generator; ``None`` uses PyTorch's default.
         """
         with torch.no_grad():
-            if self.token_embedding is not None:
+            if self.token_embedding is not None and not self.pretrained_embedding:
                 nn.init.normal_(self.token_embedding.weight, generator=generator)
         uniform_init_([self.head.weight, self.head.bias], self.hidden_size, generator)
 
@@ -232,6 +258,8 @@ class SequenceClassifier(nn.Module):
         check_ids("inputs", inputs[valid], self.vocab_size)
         inputs = torch.where(valid, inputs, 0)  # padding ids may be anything
         x = encode_ids(self.token_embedding, inputs, self.vocab_size, self.head.weight.dtype)
+        if self.training and self.embedding_dropout > 0:
+            x = nn.functional.dropout(x, self.embedding_dropout, training=True)  # (B, T, E)
         outputs, _ = cast(tuple[Tensor, Any], self.encoder(x, lengths))  # (B, T, O)
         if self.readout == "input_and_previous_output":
             previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
