@@ -36,8 +36,12 @@ from seqlearn.nn import LSTMCell as LSTMCell
 from seqlearn.nn import LSTMState as LSTMState
 from seqlearn.nn import Recurrent as Recurrent
 from seqlearn.nn import StackedCell as StackedCell
+from seqlearn.nn import glove_embedding as glove_embedding
 from seqlearn.nn import lecture_generator as lecture_generator
 from seqlearn.tokenize import CharTokenizer as CharTokenizer
+from seqlearn.tokenize import GloVe as GloVe
+from seqlearn.tokenize import Vocabulary as Vocabulary
+from seqlearn.tokenize import WordTokenizer as WordTokenizer
 from seqlearn.tokenize import fold_to_ascii as fold_to_ascii
 from seqlearn.train import History as History
 from seqlearn.train import Trainer as Trainer
@@ -50,6 +54,7 @@ __all__ = [
     "ElmanCell",
     "GRUCell",
     "Generation",
+    "GloVe",
     "History",
     "LSTMCell",
     "LSTMState",
@@ -62,12 +67,15 @@ __all__ = [
     "StackedCell",
     "StepModel",
     "Trainer",
+    "Vocabulary",
+    "WordTokenizer",
     "__version__",
     "collate_next_token",
     "data",
     "decode",
     "download_names",
     "fold_to_ascii",
+    "glove_embedding",
     "greedy",
     "lecture_generator",
     "load_names",

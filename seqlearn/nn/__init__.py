@@ -32,6 +32,10 @@ from seqlearn.nn.recurrent import Recurrent as Recurrent
 from seqlearn.nn.state import map_state as map_state
 from seqlearn.nn.state import select_rows as select_rows
 from seqlearn.nn.state import where_rows as where_rows
+from seqlearn.nn.word_embedding import Coverage as Coverage
+from seqlearn.nn.word_embedding import OOVInit as OOVInit
+from seqlearn.nn.word_embedding import coverage as coverage
+from seqlearn.nn.word_embedding import glove_embedding as glove_embedding
 
 __all__ = [
     "AttentionPooling",
@@ -39,6 +43,7 @@ __all__ = [
     "Cell",
     "ConditionalLM",
     "ConditionalLMState",
+    "Coverage",
     "ElmanCell",
     "FusedCell",
     "FusedMode",
@@ -50,6 +55,7 @@ __all__ = [
     "LayerNormLSTMCell",
     "LearnedInitialState",
     "LinearRecurrentCell",
+    "OOVInit",
     "Pooling",
     "ProjectsInputs",
     "Readout",
@@ -57,6 +63,8 @@ __all__ = [
     "SequenceClassifier",
     "StackedCell",
     "concatenate",
+    "coverage",
+    "glove_embedding",
     "last_valid",
     "lecture_classifier",
     "lecture_generator",
