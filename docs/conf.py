@@ -32,6 +32,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "myst_parser",  # docs/benchmarks.md is Markdown
 ]
 exclude_patterns = ["_build"]
 nitpicky = False  # torch's names cannot resolve without intersphinx (no network in CI)

