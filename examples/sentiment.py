@@ -11,8 +11,9 @@ epoch), the model, its tokenizer and its configuration into ``--out``.
 TSV files (``PhraseId, SentenceId, Phrase, Sentiment``) or Stanford Sentiment Treebank PTB
 trees; the format is recognised from the content. By default the training and validation
 files are ``rotten_tomatoes/train.tsv`` and ``valid.tsv`` under ``--data-dir`` (or
-``$SEQLEARN_DATA``). An unlabelled Kaggle test file is classified into ``--submission``,
-Kaggle's ``PhraseId,Sentiment`` CSV.
+``$SEQLEARN_DATA``); without them, the Stanford Sentiment Treebank's ``sst/train.txt``
+and ``dev.txt`` there, which ``--download`` fetches. An unlabelled Kaggle test file is
+classified into ``--submission``, Kaggle's ``PhraseId,Sentiment`` CSV.
 
 ``--lecture`` follows the exercise: the lecture's ``RNNForClassification`` (hidden size
 128, no nonlinearity) over frozen GloVe vectors, the loss once per phrase, plain SGD at a
@@ -44,6 +45,7 @@ from seqlearn.data import (
     read_sentiment_file,
 )
 from seqlearn.data.names import default_data_dir
+from seqlearn.data.sst import download_sst, sst_dir
 from seqlearn.nn import (
     Bidirectional,
     GRUCell,
@@ -82,6 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="folder holding rotten_tomatoes/{train,valid}.tsv, the default --train and "
         "--valid; unset: $SEQLEARN_DATA, else the per-user cache",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="without the Rotten Tomatoes files, download and verify the Stanford Sentiment "
+        "Treebank into the data dir and train on its trees",
     )
     parser.add_argument(
         "--train", type=Path, default=None, help="training phrases: Kaggle TSV or SST trees"
@@ -177,12 +185,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(
                 f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
             )
-    data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
-    if args.train is None:
-        args.train = data_dir / "rotten_tomatoes" / "train.tsv"
-    if args.valid is None:
-        args.valid = data_dir / "rotten_tomatoes" / "valid.tsv"
+    args.data_dir = args.data_dir if args.data_dir is not None else default_data_dir()
     return args
+
+
+def default_files(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The training and validation files when not given: the Rotten Tomatoes TSVs in the
+    data dir if there, else the treebank's trees (downloaded with ``--download``)."""
+    kaggle = args.data_dir / "rotten_tomatoes"
+    trees = sst_dir(args.data_dir)
+    if not (kaggle / "train.tsv").is_file() and (args.download or (trees / "train.txt").is_file()):
+        if args.download:
+            download_sst(args.data_dir)
+        return args.train or trees / "train.txt", args.valid or trees / "dev.txt"
+    return args.train or kaggle / "train.tsv", args.valid or kaggle / "valid.tsv"
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -202,7 +218,8 @@ def read_phrases(path: Path, what: str) -> SentimentPhrases:
     if not path.is_file():
         raise SystemExit(
             f"{what} file {path} not found: pass --{what} FILE, or --data-dir (or "
-            "$SEQLEARN_DATA) for a folder holding rotten_tomatoes/train.tsv and valid.tsv"
+            "$SEQLEARN_DATA) for a folder holding rotten_tomatoes/train.tsv and valid.tsv, "
+            "or --download to train on the Stanford Sentiment Treebank"
         )
     return read_sentiment_file(path)
 
@@ -388,6 +405,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)  # the example owns its process; the library never does this
+    args.train, args.valid = default_files(args)
     train_phrases = read_phrases(args.train, "train")
     valid_phrases = read_phrases(args.valid, "valid")
     test_phrases = read_phrases(args.test, "test") if args.test is not None else None

@@ -182,3 +182,19 @@ def test_bad_flags_are_refused(
 def test_a_missing_file_says_how_to_get_it(example: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"rotten_tomatoes/train\.tsv"):
         example["main"](["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")])
+
+
+def test_treebank_trees_in_the_data_dir_are_the_fallback(
+    example: dict[str, Any], files: dict[str, Path], tmp_path: Path
+) -> None:
+    trees = tmp_path / "data" / "sst"
+    trees.mkdir(parents=True)
+    text = "(4 (2 the) (4 (4 great) (4 superb)))\n(0 (2 a) (0 (0 awful) (0 worst)))\n"
+    for name in ("train.txt", "dev.txt"):
+        (trees / name).write_text(text, encoding="utf-8")
+    metrics = example["main"](
+        ["--data-dir", str(tmp_path / "data"), "--glove", str(files["glove"]), "--epochs", "1",
+         "--hidden-size", "4", "--no-progress", "--out", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert metrics["config"]["train"].endswith("train.txt")
+    assert len(metrics["valid_sentence_accuracy"]) == 1
