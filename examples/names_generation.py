@@ -9,6 +9,11 @@ Held-out NLL is measured as the lecture sets the task: given the language and a 
 first letter, the model predicts the 2nd to last letters and then EOS; the figure is the
 mean over all those predicted characters of all held-out names, in nats.
 
+The printed names are decoded greedily, by sampling (with temperature, top-k and top-p),
+or by beam search (``--strategy``). After training, ``python examples/names_generation.py
+generate --out DIR [LANGUAGE ...]`` loads the saved model and prints names for the given
+languages and start letters, with the same decoding flags, without retraining.
+
 Run ``python examples/names_generation.py --help`` for the flags. The same script trains
 in several processes under ``torchrun --nproc_per_node=N examples/names_generation.py``.
 """
@@ -35,7 +40,16 @@ from seqlearn.data import (
     load_names,
     stratified_split,
 )
-from seqlearn.decode import greedy, sample
+from seqlearn.decode import (
+    Generation,
+    LogitsProcessor,
+    Temperature,
+    TopK,
+    TopP,
+    beam_search,
+    greedy,
+    sample,
+)
 from seqlearn.nn import Cell, ConditionalLM, ElmanCell, GRUCell, LSTMCell, StackedCell
 from seqlearn.tokenize import CharTokenizer
 from seqlearn.train import LearningRateScheduler, Trainer, next_token_loss
@@ -44,13 +58,21 @@ from seqlearn.train import distributed as processes
 CELLS = {"elman": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
 SHOWN_LANGUAGES = ["English", "French", "German", "Italian", "Japanese", "Russian"]
 START_LETTERS = "KMS"
+STRATEGIES = ["greedy", "sample", "beam"]
+MAX_LENGTH = 20  # letters generated after the start, as the lecture's max_length
+
+GENERATE_USAGE = (
+    "after training, print names for given languages and start letters with:\n"
+    "  python examples/names_generation.py generate --out DIR [LANGUAGE ...] [--start K M S]"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; ``--help`` explains each flag."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=GENERATE_USAGE,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--data-dir",
@@ -95,37 +117,131 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--valid-fraction", type=float, default=0.2, help="held-out share of each language"
     )
     parser.add_argument(
-        "--temperature", type=float, default=0.5, help="temperature of the printed samples"
-    )
-    parser.add_argument(
         "--out", type=Path, default=Path("runs/names_generation"), help="output folder"
     )
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return parser.parse_args(argv)
+    add_decoding_flags(parser)
+    args = parser.parse_args(argv)
+    check_decoding_flags(parser, args)
+    return args
 
 
-def build_model(
-    args: argparse.Namespace, vocab_size: int, num_categories: int
-) -> ConditionalLM[Any]:
-    """The conditional generator the flags describe."""
-    generator = torch.Generator().manual_seed(args.seed)
-    embedding_dim = args.embedding_dim or None
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each set default and keeps the epilog's line breaks (the ``generate`` usage)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:  # unset flags say what unset means themselves
+            return action.help
+        return super()._get_help_string(action)
+
+
+def add_decoding_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that choose how the printed names are decoded (training and ``generate``)."""
+    group = parser.add_argument_group("printed names")
+    group.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=None,
+        help="decode the names greedily, by sampling or by beam search; unset: a greedy and "
+        "a sampled name for each start, side by side",
+    )
+    group.add_argument(
+        "--temperature", type=float, default=0.5, help="temperature of the sampled names"
+    )
+    group.add_argument(
+        "--top-k", type=int, default=None, help="sample among the K likeliest letters only"
+    )
+    group.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help="sample among the likeliest letters holding this share of the probability only",
+    )
+    group.add_argument(
+        "--beam-width", type=int, default=4, help="hypotheses kept per name by beam search"
+    )
+    group.add_argument(
+        "--num-samples",
+        type=int,
+        default=1,
+        help="names per language and start: draws (sample) or best hypotheses (beam)",
+    )
+    group.add_argument(
+        "--start",
+        nargs="+",
+        metavar="PREFIX",
+        help="start letters (or longer beginnings) of the printed names "
+        f"(default: {' '.join(START_LETTERS)})",
+    )
+
+
+def check_decoding_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill in the default starts; stop on decoding flags that the decoders would refuse."""
+    if not args.start:
+        args.start = list(START_LETTERS)
+    try:
+        sampling_processors(args)
+        Temperature(args.temperature)
+        if args.num_samples < 1:
+            raise ValueError(f"expected --num-samples >= 1, got {args.num_samples}")
+        if args.beam_width < 1:
+            raise ValueError(f"expected --beam-width >= 1, got {args.beam_width}")
+    except ValueError as error:
+        parser.error(str(error))
+    if args.strategy == "beam" and args.num_samples > args.beam_width:
+        parser.error(
+            f"--num-samples {args.num_samples} needs --beam-width >= {args.num_samples} "
+            "with --strategy beam"
+        )
+    if args.strategy == "greedy" and args.num_samples > 1:
+        parser.error("--num-samples above 1 needs --strategy sample or beam")
+
+
+def sampling_processors(args: argparse.Namespace) -> list[LogitsProcessor]:
+    """Top-k, then top-p filtering, as the flags ask (after the temperature)."""
+    processors: list[LogitsProcessor] = []
+    if args.top_k is not None:
+        processors.append(TopK(args.top_k))
+    if args.top_p is not None:
+        processors.append(TopP(args.top_p))
+    return processors
+
+
+def model_config(args: argparse.Namespace, vocab_size: int, num_categories: int) -> dict[str, Any]:
+    """What :func:`build_model` needs, saved as ``config.json`` so ``generate`` can rebuild."""
+    return {
+        "cell": args.cell,
+        "vocab_size": vocab_size,
+        "num_categories": num_categories,
+        "hidden_size": args.hidden_size,
+        "num_layers": args.num_layers,
+        "embedding_dim": args.embedding_dim,
+        "dropout": args.dropout,
+    }
+
+
+def build_model(config: dict[str, Any], seed: int = 0) -> ConditionalLM[Any]:
+    """The conditional generator that ``config`` (from :func:`model_config`) describes."""
+    generator = torch.Generator().manual_seed(seed)
+    vocab_size, num_categories = config["vocab_size"], config["num_categories"]
+    hidden_size, dropout = config["hidden_size"], config["dropout"]
+    embedding_dim = config["embedding_dim"] or None
     input_size = num_categories + (embedding_dim or vocab_size)
-    kind = CELLS[args.cell]
+    kind = CELLS[config["cell"]]
     cells: list[Cell[Any]] = []
-    for depth in range(args.num_layers):
-        size = input_size if depth == 0 else args.hidden_size
-        cells.append(kind(size, args.hidden_size, generator=generator))
-    cell = cells[0] if len(cells) == 1 else StackedCell(cells, dropout=args.dropout)
+    for depth in range(config["num_layers"]):
+        size = input_size if depth == 0 else hidden_size
+        cells.append(kind(size, hidden_size, generator=generator))
+    cell = cells[0] if len(cells) == 1 else StackedCell(cells, dropout=dropout)
     return ConditionalLM(
         cell,
         vocab_size=vocab_size,
         num_categories=num_categories,
         embedding_dim=embedding_dim,
-        dropout=args.dropout,
+        dropout=dropout,
         generator=generator,
     )
 
@@ -173,31 +289,87 @@ def start_processes() -> None:
 
 
 def show_samples(
-    model: ConditionalLM[Any], tokenizer: CharTokenizer, categories: list[str], args: Any
+    model: ConditionalLM[Any],
+    tokenizer: CharTokenizer,
+    categories: list[str],
+    languages: list[str],
+    args: argparse.Namespace,
 ) -> dict[str, list[str]]:
-    """Print and return greedy and sampled names for a few languages and start letters."""
-    languages = [name for name in SHOWN_LANGUAGES if name in categories]
-    rows = [(language, letter) for language in languages for letter in START_LETTERS]
+    """Print and return names for each language and start, decoded as the flags ask.
+
+    Without ``--strategy``: a greedy and a sampled name for each start, side by side.
+    """
+    rows = [(language, start) for language in languages for start in args.start]
     state = model.initial_state(torch.tensor([categories.index(lang) for lang, _ in rows]))
-    prefixes = [tokenizer.encode(letter) for _, letter in rows]
-    options = {"eos_id": tokenizer.eos_id, "max_new_tokens": 20}
-    best = greedy(model, state, prefixes, **options)
-    drawn = sample(
+    prefixes = [tokenizer.encode(start) for _, start in rows]
+    for (_, start), prefix in zip(rows, prefixes):
+        if not prefix:
+            raise SystemExit(f"--start {start!r} has no letter of the model's alphabet")
+    if args.strategy is None:
+        strategies = ["greedy", "sample"]
+        title = f"greedy / {describe('sample', args)}"
+    else:
+        strategies, title = [args.strategy], describe(args.strategy, args)
+    outputs = [decode(strategy, model, state, prefixes, tokenizer, args) for strategy in strategies]
+    shown: dict[str, list[str]] = {language: [] for language in languages}
+    for row, (language, _) in enumerate(rows):
+        for output in outputs:
+            per_row = len(output.tokens) // len(rows)  # num_samples draws or hypotheses
+            shown[language].extend((output.texts or [])[row * per_row : (row + 1) * per_row])
+    print(f"\nnames ({title}):")
+    for language, names in shown.items():
+        print(f"  {language:<10} " + ", ".join(names))
+    return shown
+
+
+def describe(strategy: str, args: argparse.Namespace) -> str:
+    """A decoding strategy and its flags in words, for the printed title."""
+    if strategy == "greedy":
+        return "greedy"
+    if strategy == "beam":
+        return f"beam search of width {args.beam_width}, the best {args.num_samples} per start"
+    options = [f"temperature {args.temperature}"]
+    options += [f"top-k {args.top_k}"] * (args.top_k is not None)
+    options += [f"top-p {args.top_p}"] * (args.top_p is not None)
+    drawn = f", {args.num_samples} per start" if args.strategy == "sample" else ""
+    return f"sampled at {', '.join(options)}{drawn}"
+
+
+def decode(
+    strategy: str,
+    model: ConditionalLM[Any],
+    state: Any,
+    prefixes: list[list[int]],
+    tokenizer: CharTokenizer,
+    args: argparse.Namespace,
+) -> Generation:
+    """Continue each prefix with ``strategy``; the texts are filled in."""
+    options: dict[str, Any] = {
+        "eos_id": tokenizer.eos_id,
+        "max_new_tokens": MAX_LENGTH,
+        "decode": tokenizer.decode,
+    }
+    if strategy == "greedy":
+        return greedy(model, state, prefixes, **options)
+    if strategy == "beam":
+        return beam_search(
+            model,
+            state,
+            prefixes,
+            beam_width=args.beam_width,
+            num_return_sequences=args.num_samples if args.strategy == "beam" else 1,
+            **options,
+        )
+    return sample(
         model,
         state,
         prefixes,
         temperature=args.temperature,
+        processors=sampling_processors(args),
+        num_samples=args.num_samples if args.strategy == "sample" else 1,
         generator=torch.Generator(model.head.weight.device).manual_seed(args.seed),
         **options,
     )
-    shown: dict[str, list[str]] = {}
-    for row, (language, _) in enumerate(rows):
-        pair = [tokenizer.decode(best.tokens[row]), tokenizer.decode(drawn.tokens[row])]
-        shown.setdefault(language, []).extend(pair)
-    print(f"\nnames (greedy / sampled at temperature {args.temperature}):")
-    for language, names in shown.items():
-        print(f"  {language:<9} " + ", ".join(names))
-    return shown
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -218,7 +390,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         shuffle=True,
     )
     valid = loader(encode(names, valid_idx, tokenizer), 512, collate, shuffle=False)
-    model = build_model(args, len(tokenizer), len(names.categories))
+    config = model_config(args, len(tokenizer), len(names.categories))
+    model = build_model(config, args.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     callbacks = []
     if args.lr_schedule == "one-cycle":
@@ -254,8 +427,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": {key: str(value) for key, value in vars(args).items()},
     }
     if processes.is_main_process():
-        metrics["samples"] = show_samples(model, tokenizer, names.categories, args)
-        save(args.out, model, tokenizer, names.categories, metrics)
+        languages = [name for name in SHOWN_LANGUAGES if name in names.categories]
+        metrics["samples"] = show_samples(model, tokenizer, names.categories, languages, args)
+        save(args.out, model, tokenizer, names.categories, config, metrics)
     if processes.is_distributed():
         torch.distributed.destroy_process_group()
     return metrics
@@ -272,16 +446,84 @@ def save(
     model: ConditionalLM[Any],
     tokenizer: CharTokenizer,
     categories: list[str],
+    config: dict[str, Any],
     metrics: dict[str, Any],
 ) -> None:
-    """Write metrics.json, model.pt (a state dict), tokenizer.json and categories.json."""
+    """Write metrics.json, model.pt (a state dict), tokenizer.json, categories.json and
+    config.json (what rebuilds the model)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     torch.save(model.state_dict(), out / "model.pt")
     tokenizer.save(out / "tokenizer.json")
     (out / "categories.json").write_text(json.dumps(categories), encoding="utf-8")
-    print(f"\nwrote metrics.json, model.pt, tokenizer.json and categories.json to {out}")
+    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    print(
+        f"\nwrote metrics.json, model.pt, tokenizer.json, categories.json and config.json to {out}"
+    )
+
+
+def parse_generate_args(argv: list[str]) -> argparse.Namespace:
+    """The ``generate`` command line."""
+    parser = argparse.ArgumentParser(
+        prog="names_generation.py generate",
+        description="Print names for given languages and start letters from a saved model.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "languages",
+        nargs="*",
+        metavar="LANGUAGE",
+        help=f"languages of the names (default: {' '.join(SHOWN_LANGUAGES)})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/names_generation"),
+        help="folder a training run wrote into",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled names")
+    add_decoding_flags(parser)
+    args = parser.parse_args(argv)
+    check_decoding_flags(parser, args)
+    return args
+
+
+def load_trained(out: Path) -> tuple[ConditionalLM[Any], CharTokenizer, list[str]]:
+    """The model (on the CPU, in eval mode), tokenizer and languages saved in ``out``."""
+    config_path = out / "config.json"
+    if config_path.is_file():
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    else:  # a run from before config.json: rebuild from the flags in metrics.json
+        flags = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["config"]
+        config = {
+            "cell": flags["cell"],
+            "hidden_size": int(flags["hidden_size"]),
+            "num_layers": int(flags["num_layers"]),
+            "embedding_dim": int(flags["embedding_dim"]),
+            "dropout": float(flags["dropout"]),
+        }
+    tokenizer = CharTokenizer.load(out / "tokenizer.json")
+    categories: list[str] = json.loads((out / "categories.json").read_text(encoding="utf-8"))
+    config.update(vocab_size=len(tokenizer), num_categories=len(categories))
+    model = build_model(config)
+    model.load_state_dict(torch.load(out / "model.pt", map_location="cpu", weights_only=True))
+    model.eval()
+    return model, tokenizer, categories
+
+
+def generate(argv: list[str]) -> dict[str, list[str]]:
+    """Print and return names for the languages and starts given on the command line."""
+    args = parse_generate_args(argv)
+    model, tokenizer, categories = load_trained(args.out)
+    languages = args.languages or SHOWN_LANGUAGES
+    unknown = [language for language in languages if language not in categories]
+    if unknown:
+        raise SystemExit(f"unknown languages {unknown}; the model knows {categories}")
+    return show_samples(model, tokenizer, categories, languages, args)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["generate"]:
+        generate(sys.argv[2:])
+    else:
+        main(sys.argv[1:])

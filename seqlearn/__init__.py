@@ -24,8 +24,19 @@ from seqlearn.data import read_category_folder as read_category_folder
 from seqlearn.data import read_delimited as read_delimited
 from seqlearn.data import read_sentiment_file as read_sentiment_file
 from seqlearn.data import stratified_split as stratified_split
+from seqlearn.decode import BanTokens as BanTokens
 from seqlearn.decode import Generation as Generation
+from seqlearn.decode import LogitsProcessor as LogitsProcessor
+from seqlearn.decode import MinLength as MinLength
+from seqlearn.decode import MinP as MinP
+from seqlearn.decode import RepetitionPenalty as RepetitionPenalty
+from seqlearn.decode import StepInfo as StepInfo
 from seqlearn.decode import StepModel as StepModel
+from seqlearn.decode import StopReason as StopReason
+from seqlearn.decode import Temperature as Temperature
+from seqlearn.decode import TopK as TopK
+from seqlearn.decode import TopP as TopP
+from seqlearn.decode import beam_search as beam_search
 from seqlearn.decode import greedy as greedy
 from seqlearn.decode import sample as sample
 from seqlearn.nn import Cell as Cell
@@ -48,6 +59,7 @@ from seqlearn.train import Trainer as Trainer
 from seqlearn.train import next_token_loss as next_token_loss
 
 __all__ = [
+    "BanTokens",
     "Cell",
     "CharTokenizer",
     "ConditionalLM",
@@ -60,16 +72,26 @@ __all__ = [
     "LSTMState",
     "LabeledTexts",
     "LengthBucketSampler",
+    "LogitsProcessor",
+    "MinLength",
+    "MinP",
     "NextTokenBatch",
     "NextTokenCollator",
     "Recurrent",
+    "RepetitionPenalty",
     "SentimentPhrases",
     "StackedCell",
+    "StepInfo",
     "StepModel",
+    "StopReason",
+    "Temperature",
+    "TopK",
+    "TopP",
     "Trainer",
     "Vocabulary",
     "WordTokenizer",
     "__version__",
+    "beam_search",
     "collate_next_token",
     "data",
     "decode",

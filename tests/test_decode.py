@@ -1,4 +1,4 @@
-"""Tests for seqlearn.decode: greedy decoding and sampling over the one-step protocol."""
+"""Tests for seqlearn.decode.generate: greedy decoding and sampling over the one-step protocol."""
 
 from __future__ import annotations
 
@@ -12,8 +12,17 @@ import pytest
 import torch
 from torch import Tensor
 
-from seqlearn.decode.generate import Generation, greedy, sample
-from seqlearn.decode.protocol import StepModel
+from seqlearn.decode import (
+    Generation,
+    LogitsProcessor,
+    MinLength,
+    StepInfo,
+    StepModel,
+    Temperature,
+    TopK,
+    TopP,
+)
+from seqlearn.decode.generate import greedy, sample
 from seqlearn.nn.state import select_rows
 
 EOS = 0
@@ -116,8 +125,13 @@ def reference_greedy(
     *,
     eos_id: int,
     max_new_tokens: int,
+    logprobs: list[float] | None = None,
 ) -> tuple[list[int], bool]:
-    """The lecture's generate_name_greedy for one row, carrying the state between steps."""
+    """The lecture's generate_name_greedy for one row, carrying the state between steps.
+
+    Appends the log-softmax of each chosen token (EOS included) to ``logprobs`` if given.
+    """
+    chosen = [] if logprobs is None else logprobs
     with torch.no_grad():
         for token in prefix[:-1]:
             _, state = model.step(torch.tensor([token]), state)
@@ -126,6 +140,7 @@ def reference_greedy(
         for _ in range(max_new_tokens):
             logits, state = model.step(torch.tensor([current]), state)
             top = int(logits[0].argmax())
+            chosen.append(float(torch.log_softmax(logits[0], dim=0)[top]))
             if top == eos_id:
                 return output, True
             output.append(top)
@@ -151,12 +166,16 @@ def test_greedy_matches_reference_loop(rnn: TinyRNN, max_new_tokens: int) -> Non
     out = greedy(rnn, state, PREFIXES, eos_id=EOS, max_new_tokens=max_new_tokens)
     for row, prefix in enumerate(PREFIXES):
         row_state = select_rows(state, torch.tensor([row]))
+        logprobs: list[float] = []
         tokens, finished = reference_greedy(
-            rnn, row_state, prefix, eos_id=EOS, max_new_tokens=max_new_tokens
+            rnn, row_state, prefix, eos_id=EOS, max_new_tokens=max_new_tokens, logprobs=logprobs
         )
         assert out.tokens[row] == tokens
         assert out.new_tokens[row] == tokens[len(prefix) :]
         assert out.finished[row] == finished
+        assert out.stop_reasons[row] == ("eos" if finished else "max_length")
+        assert out.token_logprobs[row] == pytest.approx(logprobs, abs=1e-12)
+        assert out.logprobs[row] == pytest.approx(math.fsum(logprobs), abs=1e-12)
     assert any(out.finished) and not all(out.finished)  # some rows end by EOS, some do not
 
 
@@ -180,9 +199,9 @@ def test_batch_equals_one_row_at_a_time(rnn: TinyRNN, decode: Callable[..., Gene
     batched = run(state, PREFIXES)
     for row, prefix in enumerate(PREFIXES):
         single = run(select_rows(state, torch.tensor([row])), [prefix])
-        assert single == Generation(
-            [batched.tokens[row]], [batched.new_tokens[row]], [batched.finished[row]]
-        )
+        assert single.tokens == [batched.tokens[row]]
+        assert single.stop_reasons == [batched.stop_reasons[row]]
+        assert single.token_logprobs[0] == pytest.approx(batched.token_logprobs[row], abs=1e-12)
 
 
 def expected_counts(
@@ -224,17 +243,24 @@ def test_state_is_carried_and_prefix_fed_once(
         assert out.tokens[row] == prefix + new
         # The prefix goes in once; then each new token but the one that hit the limit.
         assert fed[row] == bos + prefix + (new if finished else new[:-1])
-    # All rows step together; a row leaves the batch as soon as it is done.
-    assert [rows for rows, _ in model.calls] == [
-        [row for row in range(len(prefixes)) if len(fed[row]) > t]
-        for t in range(max(len(row) for row in fed))
+    # The prefixes go in first, all rows together, each row leaving once its prefix is in;
+    # then all rows generate together, each leaving as soon as it is done.
+    feed_lengths = [len(bos + prefix) for prefix in prefixes]
+    generated = [len(fed[row]) - feed_lengths[row] for row in range(len(prefixes))]
+    expected = [
+        [row for row, length in enumerate(feed_lengths) if length > t]
+        for t in range(max(feed_lengths))
+    ] + [
+        [row for row, count in enumerate(generated) if count >= k]
+        for k in range(1, max(generated) + 1)
     ]
+    assert [sorted(rows) for rows, _ in model.calls] == expected
 
 
 def test_empty_prefix_uses_bos() -> None:
     model = Bigram(cycle_table(5))
     out = greedy(model, torch.zeros(2), [[], [3]], eos_id=4, max_new_tokens=9, bos_id=1)
-    assert out == Generation(tokens=[[2, 3], [3]], new_tokens=[[2, 3], []], finished=[True, True])
+    assert (out.tokens, out.new_tokens, out.finished) == ([[2, 3], [3]], [[2, 3], []], [True] * 2)
 
 
 def test_eos_stops_row_and_is_excluded() -> None:
@@ -393,7 +419,287 @@ def test_modes_are_set_during_decoding_and_restored(training: bool) -> None:
 
 def test_empty_batch() -> None:
     model = Counter(5)
-    assert greedy(model, count_state([]), [], eos_id=EOS, max_new_tokens=3) == Generation(
-        [], [], []
-    )
+    empty = Generation([], [], [], [], [], [], None)
+    assert greedy(model, count_state([]), [], eos_id=EOS, max_new_tokens=3) == empty
+    assert sample(model, count_state([]), [], eos_id=EOS, max_new_tokens=3) == empty
     assert model.calls == []
+
+
+class SecondOrder(torch.nn.Module):
+    """Next-token logits from a table over the previous and the current token.
+
+    The state is the previous token ``(B,)``; ``table[p, c]`` holds the logits after ``p, c``,
+    so the probability of any sequence is known exactly.
+    """
+
+    def __init__(self, table: Tensor) -> None:
+        super().__init__()
+        self.table = table  # (V, V, V)
+
+    def step(self, tokens: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        return self.table[state, tokens], tokens
+
+    def sequences(
+        self,
+        previous: int,
+        prefix: list[int],
+        max_new_tokens: int,
+        processors: Sequence[LogitsProcessor] = (),
+    ) -> dict[tuple[int, ...], float]:
+        """Exact probability of every continuation (EOS included where it ends)."""
+        out: dict[tuple[int, ...], float] = {}
+
+        def grow(before: int, current: int, new: tuple[int, ...], p: float) -> None:
+            logits = self.table[before, current].unsqueeze(0).double()  # (1, V)
+            info = step_info(prefix, new)
+            for processor in processors:
+                logits = processor(logits, info)
+            probs = torch.softmax(logits[0], 0).tolist()
+            for token, q in enumerate(probs):
+                if q == 0.0:
+                    continue
+                if token == EOS:
+                    out[(*new, EOS)] = p * q
+                elif len(new) + 1 == max_new_tokens:
+                    out[(*new, token)] = p * q
+                else:
+                    grow(current, token, (*new, token), p * q)
+
+        grow(prefix[-2] if len(prefix) > 1 else previous, prefix[-1], (), 1.0)
+        return out
+
+
+def step_info(prefix: list[int], new: tuple[int, ...]) -> StepInfo:
+    """What a processor sees for one row."""
+    return StepInfo(torch.tensor([prefix]), torch.tensor([list(new)], dtype=torch.long))
+
+
+def second_order(vocab_size: int = 4, seed: int = 3) -> SecondOrder:
+    generator = torch.Generator().manual_seed(seed)
+    table = torch.randn(
+        vocab_size, vocab_size, vocab_size, generator=generator, dtype=torch.float64
+    )
+    table[..., EOS] -= 0.5
+    return SecondOrder(table)
+
+
+def chi_square_p_value(statistic: float, df: int) -> float:
+    """P(X >= statistic) for X chi-square with ``df`` degrees of freedom.
+
+    The regularised lower incomplete gamma function by its power series,
+    P(a, x) = x^a e^-x / Gamma(a + 1) * sum_n x^n / ((a + 1) ... (a + n)), a = df / 2.
+    """
+    a, x = df / 2.0, statistic / 2.0
+    if x <= 0:
+        return 1.0
+    term = total = 1.0
+    n = 0
+    while term > 1e-17 * total:
+        n += 1
+        term *= x / (a + n)
+        total += term
+    lower = math.exp(a * math.log(x) - x - math.lgamma(a + 1.0)) * total
+    return max(0.0, 1.0 - lower)
+
+
+def test_chi_square_p_value_matches_tables() -> None:
+    # Tabulated quantiles: 1 df 3.841 (p 0.05); 3 df 21.108, 10 df 35.564, 30 df 67.633 (1e-4).
+    for statistic, df, p in [(3.841, 1, 0.05), (21.108, 3, 1e-4), (35.564, 10, 1e-4)]:
+        assert chi_square_p_value(statistic, df) == pytest.approx(p, rel=1e-3)
+    assert chi_square_p_value(67.633, 30) == pytest.approx(1e-4, rel=1e-3)
+
+
+def sequence_chi_square(
+    observed: dict[tuple[int, ...], int], probs: dict[tuple[int, ...], float]
+) -> tuple[float, int]:
+    """Pearson's statistic over sequences (rare ones pooled) and its degrees of freedom."""
+    draws = sum(observed.values())
+    assert set(observed) <= set(probs)  # nothing drawn that the distribution rules out
+    common = [key for key, p in probs.items() if p * draws >= 5]
+    cells = [(observed.get(key, 0), probs[key] * draws) for key in common]
+    rare_observed = draws - sum(count for count, _ in cells)
+    rare_expected = draws - sum(expected for _, expected in cells)
+    if rare_expected >= 5:
+        cells.append((rare_observed, rare_expected))
+    statistic = sum((count - expected) ** 2 / expected for count, expected in cells)
+    return statistic, len(cells) - 1
+
+
+PROCESSOR_CHAINS: list[tuple[str, float, list[LogitsProcessor]]] = [
+    ("plain", 1.0, []),
+    ("temperature", 0.6, []),
+    ("top-k", 1.0, [TopK(2)]),
+    ("temperature, top-p", 1.5, [TopP(0.8)]),
+]
+
+
+@pytest.mark.parametrize(("name", "temperature", "chain"), PROCESSOR_CHAINS)
+def test_sequence_frequencies_match_the_model(
+    name: str, temperature: float, chain: list[LogitsProcessor]
+) -> None:
+    model, draws, max_new_tokens = second_order(), 20_000, 3
+    prefix = [2, 1]
+    out = sample(
+        model,
+        torch.zeros(1, dtype=torch.long),
+        [prefix],
+        eos_id=EOS,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        processors=chain,
+        num_samples=draws,
+        generator=torch.Generator().manual_seed(7),
+    )
+    observed: dict[tuple[int, ...], int] = {}
+    for new, finished in zip(out.new_tokens, out.finished, strict=True):
+        key = (*new, EOS) if finished else tuple(new)
+        observed[key] = observed.get(key, 0) + 1
+    full_chain = [Temperature(temperature), *chain]
+    probs = model.sequences(0, prefix, max_new_tokens, full_chain)
+    assert sum(probs.values()) == pytest.approx(1.0)
+    statistic, df = sequence_chi_square(observed, probs)
+    assert df >= 5, "enough distinct sequences to test"
+    p_value = chi_square_p_value(statistic, df)
+    print(f"{name}: chi-square {statistic:.1f}, {df} df, p = {p_value:.3f}")
+    assert p_value > 1e-4, name  # a correct sampler fails once in 10,000 seeds
+    # The test has power: the unprocessed model's distribution is rejected.
+    if chain or temperature != 1.0:
+        raw = model.sequences(0, prefix, max_new_tokens)
+        assert chi_square_p_value(*sequence_chi_square(observed, raw)) < 1e-12
+
+
+def test_sample_logprobs_are_the_models_before_processors() -> None:
+    model, max_new_tokens = second_order(), 4
+    prefixes = [[1], [2, 3], [3, 3, 1]]
+    state = torch.tensor([0, 2, 3])
+    out = sample(
+        model,
+        state,
+        prefixes,
+        eos_id=EOS,
+        max_new_tokens=max_new_tokens,
+        temperature=0.3,
+        processors=[TopK(2)],
+        num_samples=5,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert len(out.tokens) == 15
+    for index, tokens in enumerate(out.tokens):
+        row = index // 5
+        assert tokens[: len(prefixes[row])] == prefixes[row]
+        path = [int(state[row]), *tokens, *([EOS] if out.finished[index] else [])]
+        start = len(prefixes[row])  # path[start] is the first new token
+        expected = [
+            float(torch.log_softmax(model.table[path[t - 2], path[t - 1]], 0)[path[t]])
+            for t in range(start + 1, len(path))
+        ]
+        assert out.token_logprobs[index] == pytest.approx(expected, abs=1e-12)
+        assert out.logprobs[index] == pytest.approx(sum(expected), abs=1e-12)
+        assert len(out.token_logprobs[index]) == len(out.new_tokens[index]) + out.finished[index]
+
+
+def test_top_k_one_equals_greedy(rnn: TinyRNN) -> None:
+    state = rnn_state(rnn, len(PREFIXES))
+    expected = greedy(rnn, state, PREFIXES, eos_id=EOS, max_new_tokens=15)
+    out = sample(
+        rnn,
+        state,
+        PREFIXES,
+        eos_id=EOS,
+        max_new_tokens=15,
+        temperature=3.0,
+        processors=[TopK(1)],
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert out == expected
+
+
+def test_num_samples_feeds_each_prefix_once_and_groups_rows() -> None:
+    model = Counter(10)
+    prefixes = [[1], [4, 2], [5, 5, 5]]
+    out = sample(
+        model,
+        count_state([0, 3, 7]),
+        prefixes,
+        eos_id=EOS,
+        max_new_tokens=4,
+        num_samples=3,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert [tokens[: len(prefixes[i // 3])] for i, tokens in enumerate(out.tokens)] == [
+        prefix for prefix in prefixes for _ in range(3)
+    ]
+    # Calls before generation: the prefixes, one row per prompt, not per sample.
+    prefix_calls = model.calls[:3]
+    assert [sorted(rows) for rows, _ in prefix_calls] == [[0, 1, 2], [1, 2], [2]]
+    # Then 3 rows per prompt (prompt 2 drew EOS first, so it is not stepped again).
+    assert sorted(model.calls[3][0]) == [0, 0, 0, 1, 1, 1]
+    # Counter's logits are one-hot, so every sample of a prompt is the same sequence.
+    for prompt in range(3):
+        assert len({tuple(t) for t in out.tokens[3 * prompt : 3 * prompt + 3]}) == 1
+
+
+def test_sample_is_reproducible_with_num_samples_and_mixed_prefixes() -> None:
+    model = second_order(vocab_size=6)
+    state = torch.tensor([0, 1, 2])
+
+    def draw(seed: int) -> Generation:
+        return sample(
+            model,
+            state,
+            [[1], [2, 3, 4], [5, 1]],
+            eos_id=EOS,
+            max_new_tokens=6,
+            num_samples=4,
+            processors=[TopP(0.9)],
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    assert draw(3) == draw(3)
+    assert draw(3).tokens != draw(4).tokens
+
+
+def test_processors_apply_to_greedy() -> None:
+    model = Bigram(cycle_table(6))  # 1 -> 2 -> ... -> 5 -> 0 (EOS)
+    out = greedy(
+        model,
+        torch.zeros(2),
+        [[4], [2]],
+        eos_id=EOS,
+        max_new_tokens=8,
+        processors=[MinLength(3, eos_id=EOS)],
+    )
+    # Row 0 would stop after [5]; EOS is forbidden for 3 tokens, so the argmax of the
+    # others (all equal, so the first: 1) comes next, and the cycle runs on to EOS.
+    assert out.new_tokens[0] == [5, 1, 2, 3, 4, 5]
+    assert out.new_tokens[1] == [3, 4, 5]
+    # The log-probabilities stay the model's: the forced tokens are unlikely.
+    assert out.token_logprobs[0][1] < -4.0
+
+
+def test_decode_fills_texts() -> None:
+    model = Bigram(cycle_table(6))
+    letters = "_abcde"
+    out = greedy(
+        model,
+        torch.zeros(2),
+        [[1], [3, 4]],
+        eos_id=EOS,
+        max_new_tokens=8,
+        decode=lambda ids: "".join(letters[i] for i in ids),
+    )
+    assert out.texts == ["abcde", "cde"]
+    assert greedy(model, torch.zeros(1), [[1]], eos_id=EOS, max_new_tokens=8).texts is None
+
+
+@pytest.mark.parametrize("num_samples", [0, -3])
+def test_bad_num_samples_raises(num_samples: int) -> None:
+    with pytest.raises(ValueError, match=f"num_samples >= 1, got {num_samples}"):
+        sample(
+            FixedLogits(torch.zeros(3)),
+            torch.zeros(1),
+            [[1]],
+            eos_id=EOS,
+            max_new_tokens=2,
+            num_samples=num_samples,
+        )

@@ -1,54 +1,44 @@
-"""Greedy decoding and temperature sampling over any :class:`StepModel`, a batch at a time.
+"""Greedy decoding and sampling over any :class:`StepModel`, a batch at a time.
 
-Each row starts from its own prefix (the lecture's start letter is a prefix of one token;
-prefixes may differ in length). The prefix tokens are fed one by one through
-``model.step``, carrying the state, so no prefix is ever re-run; after a row's last prefix
-token its logits give the first new token, which is fed back until the row picks EOS or
-has generated ``max_new_tokens`` tokens.
+Each row starts from its own prompt: a row of the initial state (holding any
+conditioning) and a prefix (the lecture's start letter is a prefix of one token; prefixes
+may differ in length, and may be empty with a BOS token). The prefix tokens are fed one by
+one through ``model.step``, carrying the state, so no prefix is ever re-run; a row leaves
+this phase as soon as its prefix is in. Its last logits give the first new token, which is
+fed back until the row picks EOS or has generated ``max_new_tokens`` tokens.
 
-Rows advance in lockstep, one ``model.step`` per time step for the whole batch, and the
-batch *shrinks*: a finished row is dropped from the state with
-:func:`~seqlearn.nn.state.select_rows` and never stepped again. A row still reading its
-prefix is stepped with its next prefix token while other rows already generate.
+Rows generate in lockstep, one ``model.step`` per time step for the whole batch, and the
+batch *shrinks*: a row that picked EOS is dropped from the state with
+:func:`~seqlearn.nn.state.select_rows` and never stepped again. The loop keeps its
+bookkeeping in preallocated tensors, with no Python loop over rows and one host sync a
+step (to learn whether any row ended).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from seqlearn.decode._prompts import (
+    Prompts,
+    apply_processors,
+    check_prompts,
+    decoding_mode,
+    feed_prefixes,
+    step,
+)
+from seqlearn.decode.processors import LogitsProcessor, StepInfo, Temperature
 from seqlearn.decode.protocol import StateT, StepModel
+from seqlearn.decode.result import Decode, Generation, build_generation
 from seqlearn.nn.state import select_rows
 
-__all__ = ["Generation", "greedy", "sample"]
+__all__ = ["greedy", "sample"]
 
 ChooseNext = Callable[[Tensor], Tensor]
-"""Picks the next token of each row: logits ``(N, V)`` -> tokens ``(N,)`` int64."""
-
-
-class Generation(NamedTuple):
-    """The output of :func:`greedy` and :func:`sample`, one entry per row.
-
-    Attributes:
-        tokens: The prefix followed by the generated tokens (EOS and BOS not included),
-            like the lecture's ``output_name``.
-        new_tokens: Only the generated tokens (EOS not included).
-        finished: True where the row ended with EOS, False where it stopped after
-            ``max_new_tokens`` tokens.
-
-    Example:
-        >>> Generation(tokens=[[1, 2]], new_tokens=[[2]], finished=[True]).new_tokens
-        [[2]]
-    """
-
-    tokens: list[list[int]]
-    new_tokens: list[list[int]]
-    finished: list[bool]
+"""Picks the next token of each row: processed logits ``(N, V)`` -> tokens ``(N,)`` int64."""
 
 
 def greedy(
@@ -59,6 +49,8 @@ def greedy(
     eos_id: int,
     max_new_tokens: int,
     bos_id: int | None = None,
+    processors: Sequence[LogitsProcessor] = (),
+    decode: Decode | None = None,
 ) -> Generation:
     """Continue every prefix with the most likely next token until EOS.
 
@@ -68,15 +60,19 @@ def greedy(
 
     Args:
         model: The model to step.
-        state: The initial state of the ``B`` rows, holding any conditioning.
+        state: The initial state of the ``B`` rows, holding any conditioning (e.g.
+            ``model.initial_state(categories)``).
         prefixes: ``B`` token sequences to continue; they may differ in length.
         eos_id: The end-of-sequence token; a row stops when it picks it.
         max_new_tokens: The most tokens generated per row, at least 1.
         bos_id: The beginning-of-sequence token. If given, it is fed first in every row
             (a model trained with BOS expects it); it is needed for empty prefixes.
+        processors: Applied in order to each step's logits before the argmax (e.g.
+            :class:`~seqlearn.decode.BanTokens`, :class:`~seqlearn.decode.MinLength`).
+        decode: Turns each row's ``tokens`` into text for :attr:`Generation.texts`.
 
     Returns:
-        The prefixes with their continuations.
+        One sequence per prefix. Log-probabilities are the model's, before processors.
 
     Raises:
         ValueError: If an argument is out of range, ``len(prefixes)`` differs from the
@@ -99,10 +95,12 @@ def greedy(
         ...     def step(self, tokens, state):
         ...         return torch.eye(4).roll(1, dims=1)[tokens], state
         >>> out = greedy(Bigram(), torch.zeros(2, 1), [[1], [3, 2]], eos_id=0, max_new_tokens=5)
-        >>> out.tokens, out.new_tokens, out.finished
-        ([[1, 2, 3], [3, 2, 3]], [[2, 3], [3]], [True, True])
+        >>> out.tokens, out.new_tokens, out.stop_reasons
+        ([[1, 2, 3], [3, 2, 3]], [[2, 3], [3]], ['eos', 'eos'])
     """
-    return _generate(model, state, prefixes, _argmax, eos_id, max_new_tokens, bos_id)
+    return _generate(
+        model, state, prefixes, _argmax, eos_id, max_new_tokens, bos_id, processors, 1, decode
+    )
 
 
 def sample(
@@ -113,14 +111,20 @@ def sample(
     eos_id: int,
     max_new_tokens: int,
     temperature: float = 1.0,
+    processors: Sequence[LogitsProcessor] = (),
+    num_samples: int = 1,
     bos_id: int | None = None,
     generator: torch.Generator | None = None,
+    decode: Decode | None = None,
 ) -> Generation:
-    """Continue every prefix with tokens drawn from ``softmax(logits / temperature)``.
+    """Continue every prefix with tokens drawn from the softmax of the processed logits.
 
+    Each step divides the logits by ``temperature``, applies ``processors`` in order (e.g.
+    :class:`~seqlearn.decode.TopK`, :class:`~seqlearn.decode.TopP`,
+    :class:`~seqlearn.decode.MinP`), and draws the next token from the softmax of the
+    result: ``temperature=t`` is the same as ``processors=[Temperature(t), *processors]``.
     Same loop, modes and stopping rule as :func:`greedy`. Draws use ``generator`` (which
-    must live on the logits' device), so a seeded generator makes the output reproducible;
-    a temperature near 0 approaches :func:`greedy`, a large one approaches uniform draws.
+    must live on the logits' device), so a seeded generator makes the output reproducible.
 
     Args:
         model: The model to step.
@@ -128,48 +132,92 @@ def sample(
         prefixes: ``B`` token sequences to continue; they may differ in length.
         eos_id: The end-of-sequence token; a row stops when it draws it.
         max_new_tokens: The most tokens generated per row, at least 1.
-        temperature: Positive, finite divisor of the logits.
+        temperature: Positive, finite divisor of the logits, applied first.
+        processors: Applied in order after the temperature.
+        num_samples: Sequences drawn per prefix, at least 1. Each prefix is fed once; its
+            state is then repeated for the draws.
         bos_id: The beginning-of-sequence token, fed first in every row if given; it is
             needed for empty prefixes.
         generator: Source of randomness; the global one if None.
+        decode: Turns each sequence's ``tokens`` into text for :attr:`Generation.texts`.
 
     Returns:
-        The prefixes with their continuations.
+        ``num_samples`` sequences per prefix, prefix by prefix. Log-probabilities are the
+        model's, before the temperature and the processors.
 
     Raises:
-        ValueError: If ``temperature`` is not positive and finite, or for any reason
-            listed in :func:`greedy`.
+        ValueError: If ``temperature`` is not positive and finite, ``num_samples < 1``,
+            or for any reason listed in :func:`greedy`.
         TypeError: If ``state`` holds no tensor.
 
     Shape:
         - state: a state tree whose tensors have batch size ``B``.
 
     Example:
+        >>> import math
         >>> import torch
+        >>> from seqlearn.decode import TopK
         >>> class Uniform:  # every token equally likely; 0 is EOS
         ...     def step(self, tokens, state):
         ...         return torch.zeros(len(tokens), 4), state
         >>> def draw(seed):
         ...     g = torch.Generator().manual_seed(seed)
-        ...     return sample(Uniform(), torch.zeros(3, 1), [[1], [2], [3]], eos_id=0,
-        ...                   max_new_tokens=8, temperature=0.5, generator=g)
-        >>> draw(0) == draw(0)
+        ...     return sample(Uniform(), torch.zeros(2, 1), [[1], [2]], eos_id=0,
+        ...                   max_new_tokens=8, processors=[TopK(3)], num_samples=2,
+        ...                   generator=g)
+        >>> out = draw(0)
+        >>> out == draw(0), len(out.tokens), [tokens[0] for tokens in out.tokens]
+        (True, 4, [1, 1, 2, 2])
+        >>> round(out.logprobs[0], 4) == round(math.log(0.25) * len(out.token_logprobs[0]), 4)
         True
     """
     if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"expected a positive, finite temperature, got {temperature}")
+    if num_samples < 1:
+        raise ValueError(f"expected num_samples >= 1, got {num_samples}")
+    chain = [Temperature(temperature), *processors] if temperature != 1.0 else list(processors)
 
     def draw(logits: Tensor) -> Tensor:  # (N, V) -> (N,)
-        # Shifting the max logit to 0 keeps a tiny temperature from giving inf - inf = nan.
-        shifted = logits - logits.amax(dim=-1, keepdim=True)
-        probs = torch.softmax(shifted / temperature, dim=-1)  # (N, V)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        return _draw(logits, generator)
 
-    return _generate(model, state, prefixes, draw, eos_id, max_new_tokens, bos_id)
+    return _generate(
+        model,
+        state,
+        prefixes,
+        draw,
+        eos_id,
+        max_new_tokens,
+        bos_id,
+        chain,
+        num_samples,
+        decode,
+    )
 
 
 def _argmax(logits: Tensor) -> Tensor:  # (N, V) -> (N,)
     return logits.argmax(dim=-1)
+
+
+def _draw(logits: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One token per row from ``softmax(logits)``, by inverting the cumulative distribution.
+
+    One uniform number per row: many times faster on CPU than :func:`torch.multinomial`,
+    which draws an exponential number per token.
+    """
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    weights = (logits - logits.amax(dim=-1, keepdim=True)).exp()  # (N, V), unnormalised
+    cumulative = weights.cumsum(dim=-1)  # (N, V)
+    uniform = torch.rand(
+        logits.shape[0], 1, generator=generator, dtype=weights.dtype, device=weights.device
+    )
+    # right=True: the first token whose cumulative mass exceeds u * total, which has mass.
+    tokens = torch.searchsorted(cumulative, uniform * cumulative[:, -1:], right=True)
+    tokens = tokens.clamp_(max=logits.shape[1] - 1).squeeze(1)  # (N,)
+    # Unless rounding put u * total at the total: take the last token with mass then.
+    massless = weights.gather(1, tokens.unsqueeze(1)).squeeze(1) == 0
+    if bool(massless.any()):
+        tokens[massless] = (weights[massless] > 0).cumsum(dim=-1).argmax(dim=-1)
+    return tokens
 
 
 def _generate(
@@ -180,139 +228,69 @@ def _generate(
     eos_id: int,
     max_new_tokens: int,
     bos_id: int | None,
+    processors: Sequence[LogitsProcessor],
+    copies: int,
+    decode: Decode | None,
 ) -> Generation:
-    """Validate, then run the shared decoding loop in eval and inference mode."""
-    _check_arguments(state, prefixes, eos_id, max_new_tokens, bos_id)
-    with _eval_mode(model), torch.inference_mode():
-        new, finished = _loop(model, state, prefixes, choose, eos_id, max_new_tokens, bos_id)
-    tokens = [list(prefix) + row for prefix, row in zip(prefixes, new, strict=True)]
-    return Generation(tokens=tokens, new_tokens=new, finished=finished)
+    """Validate, feed the prefixes, repeat them ``copies`` times, and run the loop."""
+    prompts = check_prompts(state, prefixes, eos_id, max_new_tokens, bos_id)
+    rows = [prefix for prefix in prefixes for _ in range(copies)]
+    if not prefixes:
+        nothing = torch.zeros(0, max_new_tokens)
+        empty = torch.zeros(0, dtype=torch.long)
+        return build_generation([], empty.view(0, 0), empty, empty, nothing, empty, decode)
+    with decoding_mode(model):
+        logits, state = feed_prefixes(model, state, prompts, eos_id, bos_id)
+        if copies > 1:
+            index = torch.arange(len(prefixes), device=logits.device).repeat_interleave(copies)
+            logits, state = logits.index_select(0, index), select_rows(state, index)
+            prompts = prompts._replace(prefix=prompts.prefix.index_select(0, index))
+        outputs = _loop(model, state, logits, prompts, choose, eos_id, max_new_tokens, processors)
+    return build_generation(rows, *outputs, decode)
 
 
 def _loop(
     model: StepModel[StateT],
     state: StateT,
-    prefixes: Sequence[Sequence[int]],
+    logits: Tensor,
+    prompts: Prompts,
     choose: ChooseNext,
     eos_id: int,
     max_new_tokens: int,
-    bos_id: int | None,
-) -> tuple[list[list[int]], list[bool]]:
-    """Step all unfinished rows together; return the new tokens and EOS flags per row."""
-    device = _first_tensor(state).device
-    feeds = [([] if bos_id is None else [bos_id]) + list(prefix) for prefix in prefixes]
-    new: list[list[int]] = [[] for _ in feeds]
-    finished = [False] * len(feeds)
-    active = list(range(len(feeds)))  # the original row of each row of `state`
-    t = 0
-    while active:
-        inputs = [feeds[i][t] if t < len(feeds[i]) else new[i][-1] for i in active]
-        logits, state = model.step(torch.tensor(inputs, dtype=torch.long, device=device), state)
-        _check_logits(logits, len(active))
-        if t == 0:
-            _check_vocab(prefixes, eos_id, bos_id, logits.shape[1])
-        ready = [k for k, i in enumerate(active) if t >= len(feeds[i]) - 1]  # past the prefix
-        if ready:
-            chosen = choose(logits[ready] if len(ready) < len(active) else logits).tolist()
-            for k, token in zip(ready, chosen, strict=True):
-                if token == eos_id:
-                    finished[active[k]] = True
-                else:
-                    new[active[k]].append(token)
-        keep = [k for k, i in enumerate(active) if not finished[i] and len(new[i]) < max_new_tokens]
-        if len(keep) < len(active):
-            state = select_rows(state, torch.tensor(keep, dtype=torch.long, device=device))
-            active = [active[k] for k in keep]
-        t += 1
-    return new, finished
+    processors: Sequence[LogitsProcessor],
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Generate from the logits after the prefixes; all rows start at the same step.
 
-
-@contextmanager
-def _eval_mode(model: object) -> Iterator[None]:
-    """Put a :class:`torch.nn.Module` in eval mode, restoring every module's flag after."""
-    if not isinstance(model, torch.nn.Module):
-        yield
-        return
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
-def _first_tensor(state: object) -> Tensor:
-    """The first tensor of a state tree, depth first."""
-    found = _find_tensor(state)
-    if found is None:
-        raise TypeError(f"expected a recurrent state holding a tensor, got {state!r}")
-    return found
-
-
-def _find_tensor(state: object) -> Tensor | None:
-    if isinstance(state, Tensor):
-        return state
-    if isinstance(state, tuple):
-        for item in state:
-            found = _find_tensor(item)
-            if found is not None:
-                return found
-    return None
-
-
-def _check_arguments(
-    state: object,
-    prefixes: Sequence[Sequence[int]],
-    eos_id: int,
-    max_new_tokens: int,
-    bos_id: int | None,
-) -> None:
-    """Check everything that is known before the first step."""
-    if max_new_tokens < 1:
-        raise ValueError(f"expected max_new_tokens >= 1, got {max_new_tokens}")
-    if eos_id < 0:
-        raise ValueError(f"expected eos_id >= 0, got {eos_id}")
-    if bos_id is not None and bos_id < 0:
-        raise ValueError(f"expected bos_id >= 0, got {bos_id}")
-    first = _first_tensor(state)
-    if first.dim() == 0:
-        raise ValueError("expected state tensors with a batch dimension first, got a scalar")
-    if len(prefixes) != first.shape[0]:
-        raise ValueError(
-            f"expected one prefix per row of the state (batch size {first.shape[0]}), "
-            f"got len(prefixes) = {len(prefixes)}"
-        )
-    for row, prefix in enumerate(prefixes):
-        if not prefix and bos_id is None:
-            raise ValueError(f"prefixes[{row}] is empty; an empty prefix needs a bos_id")
-        for position, token in enumerate(prefix):
-            if token < 0:
-                raise ValueError(
-                    f"expected token ids >= 0, got prefixes[{row}][{position}] = {token}"
-                )
-
-
-def _check_logits(logits: Tensor, rows: int) -> None:
-    """Check that a step returned one row of logits per active row."""
-    if logits.dim() != 2 or logits.shape[0] != rows:
-        raise ValueError(
-            f"expected model.step to return logits of shape ({rows}, V), got {tuple(logits.shape)}"
-        )
-
-
-def _check_vocab(
-    prefixes: Sequence[Sequence[int]], eos_id: int, bos_id: int | None, vocab_size: int
-) -> None:
-    """Check token ids against the vocabulary size that the first logits reveal."""
-    if eos_id >= vocab_size:
-        raise ValueError(f"expected eos_id in [0, {vocab_size}), got {eos_id}")
-    if bos_id is not None and bos_id >= vocab_size:
-        raise ValueError(f"expected bos_id in [0, {vocab_size}), got {bos_id}")
-    for row, prefix in enumerate(prefixes):
-        for position, token in enumerate(prefix):
-            if token >= vocab_size:
-                raise ValueError(
-                    f"expected token ids in [0, {vocab_size}), "
-                    f"got prefixes[{row}][{position}] = {token}"
-                )
+    Returns the new tokens ``(R, M)`` (EOS-filled after a row's end), their lengths
+    ``(R,)``, EOS flags ``(R,)``, token log-probabilities ``(R, M)`` and totals ``(R,)``.
+    """
+    rows, device = logits.shape[0], logits.device
+    new = torch.full((rows, max_new_tokens), eos_id, dtype=torch.long, device=device)
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    token_logprobs = torch.zeros(rows, max_new_tokens, dtype=dtype, device=device)
+    active = torch.arange(rows, device=device)  # the output row of each row of `state`
+    for k in range(max_new_tokens):
+        scores = logits
+        if processors:
+            generated = new[:, :k].index_select(0, active)  # (N, k)
+            info = StepInfo(prompts.prefix.index_select(0, active), generated)
+            scores = apply_processors(processors, logits, info)
+        tokens = choose(scores)  # (N,)
+        raw = logits.to(dtype)  # the model's log-probabilities, before any processor:
+        chosen = raw.gather(1, tokens.unsqueeze(1)).squeeze(1) - raw.logsumexp(dim=-1)
+        new[active, k] = tokens
+        token_logprobs[active, k] = chosen
+        if k == max_new_tokens - 1:
+            break
+        going = tokens != eos_id  # (N,)
+        if not bool(going.all()):  # one sync a step, not one per row
+            keep = going.nonzero().squeeze(1)
+            if keep.numel() == 0:
+                break
+            active, tokens, state = active[keep], tokens[keep], select_rows(state, keep)
+        logits, state = step(model, tokens, state)
+    ended = new == eos_id  # (R, M)
+    finished = ended.any(dim=1)
+    lengths = torch.where(finished, ended.int().argmax(dim=1), max_new_tokens)
+    totals = token_logprobs.double().sum(dim=1)  # zeros after each row's end
+    return new, lengths, finished, token_logprobs, totals

@@ -1,0 +1,97 @@
+"""What a decoder returns: the tokens of each sequence, their log-probabilities, why it stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal, NamedTuple
+
+from torch import Tensor
+
+__all__ = ["Generation", "StopReason"]
+
+Decode = Callable[[list[int]], str]
+"""Turns token ids into text, e.g. :meth:`CharTokenizer.decode`
+(private to the package)."""
+
+StopReason = Literal["eos", "max_length"]
+"""Why a sequence stopped: it chose EOS (``"eos"``), or it reached ``max_new_tokens``
+tokens first (``"max_length"``)."""
+
+
+class Generation(NamedTuple):
+    """The output of a decoder: one entry per generated sequence.
+
+    :func:`~seqlearn.decode.greedy` returns one sequence per prompt;
+    :func:`~seqlearn.decode.sample` returns ``num_samples`` and
+    :func:`~seqlearn.decode.beam_search` ``num_return_sequences`` per prompt, prompt by
+    prompt: sequence ``b * n + j`` is the ``j``-th of prompt ``b``.
+
+    Log-probabilities are those of the model: :func:`torch.log_softmax` of the raw logits
+    that ``model.step`` returned, *before* any logits processor, temperature included.
+
+    Attributes:
+        tokens: The prefix followed by the generated tokens (EOS and BOS not included),
+            like the lecture's ``output_name``.
+        new_tokens: Only the generated tokens (EOS not included).
+        finished: True where the sequence ended with EOS, False where it stopped after
+            ``max_new_tokens`` tokens (``stop_reasons`` says the same).
+        stop_reasons: Why each sequence stopped.
+        token_logprobs: The model's log-probability of each generated token given the
+            tokens before it; when the sequence ended with EOS, EOS's comes last, so the
+            list is one longer than ``new_tokens``.
+        logprobs: The sum of ``token_logprobs``: the log-probability of the continuation
+            (with its EOS, if any) given the prompt.
+        texts: ``decode(tokens)`` of each sequence when the decoder got a ``decode``
+            function, else None.
+
+    Example:
+        >>> out = Generation(tokens=[[1, 2]], new_tokens=[[2]], finished=[True],
+        ...                  stop_reasons=["eos"], token_logprobs=[[-0.1, -0.2]],
+        ...                  logprobs=[-0.3], texts=None)
+        >>> out.new_tokens, out.stop_reasons
+        ([[2]], ['eos'])
+    """
+
+    tokens: list[list[int]]
+    new_tokens: list[list[int]]
+    finished: list[bool]
+    stop_reasons: list[StopReason]
+    token_logprobs: list[list[float]]
+    logprobs: list[float]
+    texts: list[str] | None
+
+
+def build_generation(
+    prefixes: Sequence[Sequence[int]],
+    new: Tensor,
+    lengths: Tensor,
+    finished: Tensor,
+    token_logprobs: Tensor,
+    logprobs: Tensor,
+    decode: Decode | None,
+) -> Generation:
+    """Turn the decoders' tensors into a :class:`Generation` (private to the package).
+
+    Shape:
+        - prefixes: ``R`` prefixes, one per sequence.
+        - new, token_logprobs: ``(R, M)``, the generated tokens and their log-probabilities
+          (EOS's at position ``lengths[r]`` where ``finished[r]``).
+        - lengths, finished, logprobs: ``(R,)``.
+    """
+    counts = lengths.tolist()
+    ended = finished.tolist()
+    width = max((count + end for count, end in zip(counts, ended)), default=0)
+    new_rows = new[:, :width].tolist()  # only the columns some row uses
+    logprob_rows = token_logprobs[:, :width].tolist()
+    new_tokens = [row[:count] for row, count in zip(new_rows, counts)]
+    tokens = [[*prefix, *row] for prefix, row in zip(prefixes, new_tokens)]
+    reasons: list[StopReason] = ["eos" if end else "max_length" for end in ended]
+    return Generation(
+        tokens=tokens,
+        new_tokens=new_tokens,
+        finished=[bool(end) for end in ended],
+        stop_reasons=reasons,
+        token_logprobs=[row[: count + end] for row, count, end in zip(logprob_rows, counts, ended)],
+        logprobs=logprobs.tolist(),
+        texts=None if decode is None else [decode(row) for row in tokens],
+    )
