@@ -16,6 +16,7 @@ from seqlearn.nn import (
     GRUCell,
     IndRNNCell,
     LayerNormLSTMCell,
+    LinearRecurrentCell,
     LSTMCell,
     ProjectsInputs,
     Recurrent,
@@ -446,7 +447,7 @@ def test_row_order_does_not_matter(cell_name: str, fused: bool) -> None:
     _assert_states_close(sorted_final, map_state(lambda t: t[order], final), atol=1e-6)
 
 
-@pytest.mark.parametrize("make", [IndRNNCell, LayerNormLSTMCell, ElmanCell])
+@pytest.mark.parametrize("make", [IndRNNCell, LayerNormLSTMCell, ElmanCell, LinearRecurrentCell])
 def test_projected_step_equals_the_step(make: Callable[[int, int], Cell[Any]]) -> None:
     cell = make(I, 4)
     assert isinstance(cell, ProjectsInputs)

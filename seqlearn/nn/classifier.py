@@ -72,6 +72,31 @@ class LinearRecurrentCell(Cell[Tensor]):
         h = nn.functional.linear(torch.cat((x, state), dim=1), self.weight, self.bias)
         return h, h
 
+    def project_inputs(self, x: Tensor) -> Tensor:
+        """``W_x x + b`` for inputs ``(..., I)``: the input half of ``weight``; see
+        :class:`~seqlearn.nn.cells.base.ProjectsInputs`.
+
+        Args:
+            x: Inputs ``(..., I)``.
+
+        Returns:
+            ``(..., H)``.
+        """
+        return nn.functional.linear(x, self.weight[:, : self.input_size], self.bias)
+
+    def step_projected(self, projected: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """One step from ``project_inputs(x_t)`` ``(B, H)``; returns ``(h_t, h_t)``.
+
+        Args:
+            projected: The projected input.
+            state: ``h_{t-1}``, ``(B, H)``.
+
+        Returns:
+            The new hidden state, as output and as state.
+        """
+        h = projected + nn.functional.linear(state, self.weight[:, self.input_size :])
+        return h, h
+
     @override
     def initial_state(
         self,

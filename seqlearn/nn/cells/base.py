@@ -150,8 +150,8 @@ class ProjectsInputs(Protocol[StateT]):
     :class:`~seqlearn.nn.Recurrent`'s step-by-step loop hoist that product out of the loop,
     as cuDNN does. ``cell(x_t, state)`` must equal
     ``cell.step_projected(cell.project_inputs(x_t), state)``. Cells need not implement it;
-    :class:`~seqlearn.nn.ElmanCell`, :class:`~seqlearn.nn.IndRNNCell` and
-    :class:`~seqlearn.nn.LayerNormLSTMCell` do.
+    :class:`~seqlearn.nn.ElmanCell`, :class:`~seqlearn.nn.IndRNNCell`,
+    :class:`~seqlearn.nn.LayerNormLSTMCell` and :class:`~seqlearn.nn.LinearRecurrentCell` do.
 
     Example:
         >>> import torch
