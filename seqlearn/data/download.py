@@ -8,6 +8,7 @@ every member stays inside the target folder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
@@ -230,3 +232,60 @@ def safe_extract_zip(archive: str | os.PathLike[str], target: str | os.PathLike[
             files.append(target.joinpath(path.relative_to(root)))
     logger.debug("extracted %d files from %s into %s", len(files), archive, target)
     return files
+
+
+def install_archive(
+    url: str,
+    target: Path,
+    stage: Callable[[Path, Path], Path],
+    *,
+    archive_name: str,
+    sha256: str | None,
+    timeout: float,
+) -> None:
+    """Download an archive and put the folder staged from it at ``target``, all or nothing.
+
+    The archive is downloaded into a temporary folder beside ``target``;
+    ``stage(archive, scratch)`` extracts and verifies it inside ``scratch`` and returns the
+    finished folder, which then replaces ``target`` by renames. On any failure the temporary
+    folder (and ``target``'s parent, if this call created it) is removed and an existing
+    ``target`` is left as it was.
+
+    Args:
+        url: The archive's address.
+        target: The folder to create or replace.
+        stage: ``(archive, scratch) -> folder``: extracts and verifies the data.
+        archive_name: File name of the downloaded archive.
+        sha256: The archive's expected digest, or ``None`` to skip the check.
+        timeout: Seconds to wait for the server.
+
+    Raises:
+        DownloadError: If the download fails.
+        DataIntegrityError: If the archive or the staged data does not verify.
+    """
+    root = target.parent
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-download-", dir=root))
+    try:
+        archive = download_file(url, scratch / archive_name, sha256=sha256, timeout=timeout)
+        _replace_folder(stage(archive, scratch), target, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):  # after a failure, the data dir is empty
+                root.rmdir()
+
+
+def _replace_folder(new: Path, target: Path, scratch: Path) -> None:
+    """Rename ``new`` onto ``target``, moving any old ``target`` into ``scratch`` first."""
+    if not (target.exists() or target.is_symlink()):
+        os.replace(new, target)
+        return
+    previous = scratch / "previous"
+    os.replace(target, previous)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(previous, target)
+        raise

@@ -13,16 +13,13 @@ byte-order mark or trailing newlines still verify.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Final
 
-from seqlearn.data.download import DataIntegrityError, download_file, safe_extract_zip
+from seqlearn.data.download import DataIntegrityError, install_archive, safe_extract_zip
 from seqlearn.data.labeled_texts import LabeledTexts, read_category_folder
 
 __all__ = [
@@ -232,20 +229,6 @@ def _stage(archive: Path, work: Path, url: str) -> Path:
     return staged
 
 
-def _replace_folder(new: Path, target: Path, scratch: Path) -> None:
-    """Rename ``new`` onto ``target``, moving any old ``target`` into ``scratch`` first."""
-    if not (target.exists() or target.is_symlink()):
-        os.replace(new, target)
-        return
-    previous = scratch / "previous"
-    os.replace(target, previous)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(previous, target)
-        raise
-
-
 def download_names(
     data_dir: str | os.PathLike[str] | None = None,
     *,
@@ -300,19 +283,14 @@ def download_names(
             logger.info("names data already present and verified in %s", target)
             return target
         logger.warning("names data in %s does not verify; downloading it again", target)
-    root = target.parent
-    created = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".names-download-", dir=root))
-    try:
-        archive = download_file(url, work / "data.zip", sha256=archive_sha256, timeout=timeout)
-        staged = _stage(archive, work, url)
-        _replace_folder(staged, target, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if created:
-            with contextlib.suppress(OSError):  # after a failure, the data dir is empty
-                root.rmdir()
+    install_archive(
+        url,
+        target,
+        lambda archive, scratch: _stage(archive, scratch, url),
+        archive_name="data.zip",
+        sha256=archive_sha256,
+        timeout=timeout,
+    )
     logger.info("names data from %s verified and stored in %s", url, target)
     return target
 

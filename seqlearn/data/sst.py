@@ -15,18 +15,15 @@ Each file is checked against its published number of sentences
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final, Literal
 
 from seqlearn.data._text_file import split_lines
-from seqlearn.data.download import DataIntegrityError, download_file, safe_extract_zip
-from seqlearn.data.names import _replace_folder, default_data_dir, normalized_text_sha256
+from seqlearn.data.download import DataIntegrityError, install_archive, safe_extract_zip
+from seqlearn.data.names import default_data_dir, normalized_text_sha256
 from seqlearn.data.sentiment import SentimentPhrases
 from seqlearn.data.sst_trees import read_sst_trees
 
@@ -224,19 +221,14 @@ def download_sst(
             logger.info("SST data already present and verified in %s", target)
             return target
         logger.warning("SST data in %s is incomplete or does not verify; downloading it", target)
-    root = target.parent
-    created = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".sst-download-", dir=root))
-    try:
-        archive = download_file(url, work / "trees.zip", sha256=archive_sha256, timeout=timeout)
-        staged = _stage(archive, work, url)
-        _replace_folder(staged, target, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if created:
-            with contextlib.suppress(OSError):  # after a failure, the data dir is empty
-                root.rmdir()
+    install_archive(
+        url,
+        target,
+        lambda archive, scratch: _stage(archive, scratch, url),
+        archive_name="trees.zip",
+        sha256=archive_sha256,
+        timeout=timeout,
+    )
     logger.info("SST data from %s verified and stored in %s", url, target)
     return target
 
