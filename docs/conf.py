@@ -7,19 +7,27 @@ Build (warnings are errors, as in CI)::
 
 from __future__ import annotations
 
+import doctest
 import importlib
+import inspect
+import io
 import pkgutil
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
+from sphinx.ext.napoleon.docstring import GoogleDocstring
 from sphinx.pycode import ModuleAnalyzer
+from sphinx.util import logging
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # document the checkout, not some installed copy
 
 import seqlearn  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 project = "seqlearn"
 author = "The seqlearn developers"
@@ -29,13 +37,36 @@ version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "myst_parser",  # docs/benchmarks.md is Markdown
 ]
-exclude_patterns = ["_build"]
-nitpicky = False  # torch's names cannot resolve without intersphinx (no network in CI)
+exclude_patterns = ["_build", "_inventories"]
+
+# -- cross-references: every one must resolve, or the build fails -------------------------
+# CI reaches package registries and nothing else, so no inventory may be fetched while
+# building. Python's comes from a file in docs/_inventories/: the objects.inv of Debian's
+# python3.11-doc package, unmodified (README.txt there says how to get it again, and
+# PSF-LICENSE.txt is the licence it is distributed under). Neither PyPI nor Debian ships
+# an inventory of PyTorch's or NumPy's documentation, and none is made up here, so their
+# names (torch.Tensor, torch.nn.Module, numpy.ndarray, ...) stay plain text: the rules
+# below exempt them, and nothing else, from nitpicky's check. The type variables of the
+# generic classes (StateT, BatchT, ...) have no pages of their own either.
+nitpicky = True
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3.11", "_inventories/python-3.11.inv"),
+}
+nitpick_ignore_regex = [
+    (r"py:.*", r"(torch|numpy)(\..*)?"),
+    (r"py:class", r"Tensor"),  # torch.Tensor, as the annotations name it
+    (r"py:class", r"typing_extensions\.\w+"),  # typing_extensions has no inventory either
+    (
+        r"py:(class|obj)",
+        r"(seqlearn\.[\w.]+\.)?(StateT|ForwardStateT|BackwardStateT|BatchT|ModelT)(_contra)?",
+    ),
+]
 
 # -- autodoc and napoleon (Google style) --------------------------------------------------
 autodoc_typehints = "signature"
@@ -71,14 +102,15 @@ PACKAGES = [
 ]
 
 
-def _public_data_docs() -> dict[str, list[str]]:
-    """Docstrings of the public constants and type aliases, keyed by their public name.
+def _public_data_docs() -> dict[str, tuple[str, list[str]]]:
+    """Docstrings of the public constants and type aliases, keyed by their public name,
+    with the module that assigns them.
 
     A constant's docstring is the string literal under its assignment, which autodoc reads
     from the module that assigns it; the API pages document it under the subpackage that
     re-exports it, so look it up in the subpackage's modules.
     """
-    docs: dict[str, list[str]] = {}
+    docs: dict[str, tuple[str, list[str]]] = {}
     for package in PACKAGES:
         module = importlib.import_module(package)
         public = set(module.__all__)
@@ -86,7 +118,7 @@ def _public_data_docs() -> dict[str, list[str]]:
             analyzer = ModuleAnalyzer.for_module(info.name)
             for (namespace, name), lines in analyzer.find_attr_docs().items():
                 if namespace == "" and name in public:
-                    docs.setdefault(f"{package}.{name}", list(lines))
+                    docs.setdefault(f"{package}.{name}", (info.name, list(lines)))
     return docs
 
 
@@ -97,7 +129,32 @@ def _data_docstring(
     app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
 ) -> None:
     if what == "data" and name in DATA_DOCS:
-        lines[:] = DATA_DOCS[name]
+        # Sections ("Example:") as napoleon writes them for functions; as "module", since for
+        # "data" napoleon would read the first line as "type: description".
+        docstring = GoogleDocstring(DATA_DOCS[name][1], app.config, app, "module", name, obj)
+        lines[:] = docstring.lines()
+
+
+def _run_data_examples(app: Sphinx) -> None:
+    """Run the examples in the docstrings of the public constants and type aliases.
+
+    ``pytest --doctest-modules`` runs the examples of modules, classes and functions, but a
+    constant's docstring is a string literal that Python does not keep, so the build runs
+    those, each in the namespace of the module that assigns the constant, as pytest would.
+    A failing example is a warning, which ``-W`` turns into a failed build.
+    """
+    parser = doctest.DocTestParser()
+    for name, (module_name, lines) in DATA_DOCS.items():
+        module = importlib.import_module(module_name)
+        source = inspect.getsource(module).splitlines()
+        assignment = re.compile(rf"{name.rsplit('.', 1)[1]}\s*[:=]")
+        assigned = next(i for i, line in enumerate(source) if assignment.match(line))
+        opening = next(i for i in range(assigned, len(source)) if source[i].startswith('"""'))
+        text = "\n".join(lines)
+        test = parser.get_doctest(text, dict(vars(module)), name, module.__file__, opening)
+        report = io.StringIO()
+        if doctest.DocTestRunner().run(test, out=report.write).failed:
+            logger.warning("the example in the docstring of %s fails:\n%s", name, report.getvalue())
 
 
 def _keep_first_line(
@@ -125,6 +182,7 @@ def _skip_member(
 
 
 def setup(app: Sphinx) -> None:
+    app.connect("builder-inited", _run_data_examples)
     app.connect("autodoc-process-docstring", _keep_first_line, priority=550)  # after napoleon
     app.connect("autodoc-process-docstring", _data_docstring, priority=600)  # after napoleon
     app.connect("autodoc-skip-member", _skip_member)

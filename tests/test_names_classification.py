@@ -116,14 +116,14 @@ def test_lecture_mode_finds_the_divergent_rate(
     shared_data_dir: Path, tmp_path: Path, example: dict[str, Any]
 ) -> None:
     out = tmp_path / "lecture"
-    grid = ["--lr-grid", "0.25", "4"]  # 4 diverges in one epoch; a quarter of it trains
+    grid = ["--lr-grid", "0.25", "2"]  # 2 diverges in one epoch; a quarter of it trains
     options = ["--epochs", "1", "--batch-size", "256", "--hidden-size", "16", "--no-progress"]
     metrics = example["main"](
         ["--data-dir", str(shared_data_dir), "--lecture", *grid, *options, "--out", str(out)]
     )
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["divergent_lr"] == metrics["divergent_lr"] == 4.0
-    assert saved["config"]["lr"] == "1.0"
+    assert saved["divergent_lr"] == metrics["divergent_lr"] == 2.0
+    assert saved["config"]["lr"] == "0.5"
     assert len(saved["train_accuracy"]) == len(saved["valid_accuracy"]) == 1
     assert json.loads((out / "config.json").read_text())["model"] == "lecture"
 

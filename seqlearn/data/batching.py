@@ -9,12 +9,14 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, NamedTuple, TypeAlias
+from typing import Final, NamedTuple, TypeAlias, cast
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 from typing_extensions import final
+
+from seqlearn._checks import check_int
 
 __all__ = [
     "IGNORE_INDEX",
@@ -29,15 +31,41 @@ __all__ = [
 
 IGNORE_INDEX: Final = -100
 """Target value of padded positions; the default ``ignore_index`` of
-:func:`torch.nn.functional.cross_entropy`."""
+:func:`torch.nn.functional.cross_entropy`.
+
+Example:
+    >>> batch = collate_next_token([([1, 2, 3], 0), ([4], 0)], eos_id=9)
+    >>> batch.targets
+    tensor([[   2,    3,    9],
+            [   9, -100, -100]])
+    >>> int((batch.targets != IGNORE_INDEX).sum())  # the tokens a loss counts
+    4
+"""
 
 TokenIds: TypeAlias = Sequence[int] | Tensor
-"""Token ids of one sequence: a sequence of ints or a 1-D integer tensor."""
+"""Token ids of one sequence: a sequence of ints or a 1-D integer tensor.
+
+Example:
+    >>> import torch
+    >>> collate_next_token([([1, 2], 0), (torch.tensor([3]), 1)], eos_id=9).inputs
+    tensor([[1, 2],
+            [3, 0]])
+"""
 
 
 def _as_ids(ids: TokenIds, position: int, device: torch.device | None = None) -> Tensor:
-    """Token ids as a 1-D int64 tensor; ``position`` names the sequence in errors."""
-    row = torch.as_tensor(ids, device=device)
+    """Token ids as a 1-D int64 tensor of ids ``>= 0``; ``position`` names the sequence."""
+    if isinstance(ids, str):
+        raise TypeError(
+            f"expected token ids at position {position}, got the str {ids!r}; encode it first"
+        )
+    try:
+        row = torch.as_tensor(ids, device=device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(
+            f"expected a sequence of integer token ids at position {position}, got {ids!r} "
+            f"({error})"
+        ) from error
     if row.dim() != 1:
         raise ValueError(
             f"expected a 1-D sequence of token ids at position {position}, "
@@ -47,7 +75,33 @@ def _as_ids(ids: TokenIds, position: int, device: torch.device | None = None) ->
         return row.to(torch.int64)
     if row.dtype == torch.bool or row.is_floating_point() or row.is_complex():
         raise TypeError(f"expected integer token ids at position {position}, got {row.dtype}")
+    if bool((row < 0).any()):
+        raise ValueError(f"expected token ids >= 0 at position {position}, got {int(row.min())}")
     return row.to(torch.int64)
+
+
+def _label(value: object, name: str, position: int) -> int:
+    """A label or category id: an int ``>= 0`` (a negative one would pass as padding)."""
+    if isinstance(value, bool):
+        raise TypeError(f"expected an int {name} at position {position}, got {value!r}")
+    try:
+        label = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"expected an int {name} at position {position}, got {value!r}") from None
+    if label < 0:
+        raise ValueError(f"expected a {name} >= 0 at position {position}, got {label}")
+    return label
+
+
+def _pair(example: object, position: int) -> tuple[TokenIds, object]:
+    """An example unpacked as ``(ids, label)``."""
+    try:
+        ids, label = cast(tuple[TokenIds, object], example)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"expected an (ids, label) pair at position {position}, got {example!r}"
+        ) from None
+    return ids, label
 
 
 def pad_sequences(
@@ -65,8 +119,10 @@ def pad_sequences(
         lie on the device of the first tensor among ``sequences``, else on the CPU.
 
     Raises:
-        ValueError: If ``sequences`` is empty or one of them is not 1-D.
-        TypeError: If a sequence holds non-integer values.
+        ValueError: If ``sequences`` is empty, one of them is not 1-D or holds a negative
+            id; the message gives its position.
+        TypeError: If a sequence is not a sequence of integers (a str, ``None``, floats),
+            or ``padding_value`` is not an int.
 
     Shape:
         - padded: ``(B, T)`` with ``B = len(sequences)`` and ``T`` the longest length.
@@ -83,6 +139,7 @@ def pad_sequences(
     """
     if len(sequences) == 0:
         raise ValueError("expected at least one sequence to pad, got an empty list")
+    padding_value = check_int("padding_value", padding_value)
     device = next((seq.device for seq in sequences if isinstance(seq, Tensor)), None)
     rows = [_as_ids(seq, position, device) for position, seq in enumerate(sequences)]
     lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64, device=device)
@@ -156,9 +213,12 @@ def collate_next_token(
         are padded with :data:`IGNORE_INDEX`.
 
     Raises:
-        ValueError: If ``examples`` is empty, or an example has no ids and there is no
-            ``bos_id`` (nothing to read).
-        TypeError: If ids or a category are not integers.
+        ValueError: If ``examples`` is empty, an example has no ids and there is no
+            ``bos_id`` (nothing to read), or an id, a category, ``eos_id`` or ``bos_id`` is
+            negative (a negative target would pass for padding); the message gives the
+            example's position.
+        TypeError: If an example is not an ``(ids, category)`` pair, or ids, a category,
+            ``eos_id``, ``bos_id`` or ``pad_id`` are not integers.
 
     Shape:
         See :class:`NextTokenBatch`; ``T`` is the longest ``len(ids)`` (plus one with BOS).
@@ -176,12 +236,17 @@ def collate_next_token(
     """
     if len(examples) == 0:
         raise ValueError("expected at least one example to collate, got an empty list")
+    pad_id = check_int("pad_id", pad_id)
+    for name, special in (("eos_id", eos_id), ("bos_id", bos_id)):
+        if (special is not None or name == "eos_id") and check_int(name, special) < 0:
+            raise ValueError(f"{name} must be >= 0, got {special}")
     inputs: list[Tensor] = []
     targets: list[Tensor] = []
     categories: list[int] = []
     eos = torch.tensor([eos_id], dtype=torch.int64)
     bos = None if bos_id is None else torch.tensor([bos_id], dtype=torch.int64)
-    for position, (ids, category) in enumerate(examples):
+    for position, example in enumerate(examples):
+        ids, category = _pair(example, position)
         row = _as_ids(ids, position).cpu()
         if bos is None:
             if row.numel() == 0:
@@ -194,7 +259,7 @@ def collate_next_token(
         else:
             inputs.append(torch.cat([bos, row]))
             targets.append(torch.cat([row, eos]))
-        categories.append(operator.index(category))
+        categories.append(_label(category, "category", position))
     padded_inputs, lengths = pad_sequences(inputs, padding_value=pad_id)
     padded_targets, _ = pad_sequences(targets, padding_value=IGNORE_INDEX)
     return NextTokenBatch(
@@ -290,8 +355,11 @@ def collate_classification(
         The padded batch, on the CPU (move it with :meth:`ClassificationBatch.to`).
 
     Raises:
-        ValueError: If ``examples`` is empty or an example has no ids.
-        TypeError: If ids or a label are not integers.
+        ValueError: If ``examples`` is empty, an example has no ids, or an id or a label is
+            negative (``cross_entropy`` would skip a label of -100 silently); the message
+            gives the example's position.
+        TypeError: If an example is not an ``(ids, label)`` pair, or ids, a label or
+            ``pad_id`` are not integers.
 
     Shape:
         See :class:`ClassificationBatch`; ``T`` is the longest ``len(ids)``.
@@ -306,10 +374,13 @@ def collate_classification(
     """
     if len(examples) == 0:
         raise ValueError("expected at least one example to collate, got an empty list")
-    rows = [_as_ids(ids, position).cpu() for position, (ids, _) in enumerate(examples)]
+    pad_id = check_int("pad_id", pad_id)
+    pairs = [_pair(example, position) for position, example in enumerate(examples)]
+    rows = [_as_ids(ids, position).cpu() for position, (ids, _) in enumerate(pairs)]
     for position, row in enumerate(rows):
         if row.numel() == 0:
             raise ValueError(f"example at position {position} of the batch has no token ids")
     inputs, lengths = pad_sequences(rows, padding_value=pad_id)
-    labels = torch.tensor([operator.index(label) for _, label in examples], dtype=torch.int64)
+    checked = [_label(label, "label", position) for position, (_, label) in enumerate(pairs)]
+    labels = torch.tensor(checked, dtype=torch.int64)
     return ClassificationBatch(inputs=inputs, lengths=lengths, labels=labels)

@@ -100,7 +100,8 @@ def read_delimited(
     mark dropped; line ends may be ``\\r\\n``, ``\\n`` or ``\\r``. The first line names the
     columns; blank lines are skipped; every other row must have as many fields as the
     header. Texts are kept as they are; labels are stripped of surrounding whitespace and
-    must not be empty.
+    must not be empty. A file holding the header alone gives an empty dataset (with no
+    categories unless ``categories`` names them).
 
     Args:
         path: The file.

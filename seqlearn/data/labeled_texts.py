@@ -83,17 +83,34 @@ class LabeledTexts(Dataset[tuple[str, int]]):
 
     @property
     def texts(self) -> list[str]:
-        """The texts, as a new list on each access."""
+        """The texts, as a new list on each access.
+
+        Example:
+            >>> LabeledTexts(["Abe", "Li"], [0, 1], ["Japanese", "Chinese"]).texts
+            ['Abe', 'Li']
+        """
         return list(self._texts)
 
     @property
     def labels(self) -> list[int]:
-        """The labels, as a new list on each access."""
+        """The labels, as a new list on each access.
+
+        Example:
+            >>> data = LabeledTexts(["Abe", "Li"], [0, 1], ["Japanese", "Chinese"])
+            >>> data.labels  # what stratified_split takes
+            [0, 1]
+        """
         return list(self._labels)
 
     @property
     def categories(self) -> list[str]:
-        """The category names (label ``i`` names ``categories[i]``), as a new list."""
+        """The category names (label ``i`` names ``categories[i]``), as a new list.
+
+        Example:
+            >>> data = LabeledTexts(["Abe", "Li"], [0, 1], ["Japanese", "Chinese"])
+            >>> [data.categories[label] for label in data.labels]
+            ['Japanese', 'Chinese']
+        """
         return list(self._categories)
 
     def __len__(self) -> int:

@@ -37,7 +37,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 NAMES_URL: Final = "https://download.pytorch.org/tutorial/data.zip"
-"""Official address of the tutorials' archive; the names are its ``data/names/*.txt``."""
+"""Official address of the tutorials' archive; the names are its ``data/names/*.txt``.
+
+Example:
+    >>> NAMES_URL
+    'https://download.pytorch.org/tutorial/data.zip'
+    >>> import inspect
+    >>> inspect.signature(download_names).parameters["url"].default == NAMES_URL
+    True
+"""
 
 NAMES_FILE_SHA256: Final[dict[str, str]] = {
     "Arabic.txt": "6f424a8dbe51cbbbabab7a57d38b617210125e4e3991f3c657cb79b8f104bafc",
@@ -59,12 +67,24 @@ NAMES_FILE_SHA256: Final[dict[str, str]] = {
     "Spanish.txt": "1bcb462ed3316756a85781d68232bddae04498fdddd5d9219c53fd1fbdeba7a7",
     "Vietnamese.txt": "f3f9e4164ab47601178a6e45b216464a64122f49d05541f24bf18a757253281d",
 }
-"""``{file name: SHA-256 of its normalised text}`` (see :func:`normalized_text_sha256`)."""
+"""``{file name: SHA-256 of its normalised text}`` (see :func:`normalized_text_sha256`).
+
+Example:
+    >>> len(NAMES_FILE_SHA256), sorted(NAMES_FILE_SHA256)[:2]
+    (18, ['Arabic.txt', 'Chinese.txt'])
+"""
 
 NAMES_CATEGORIES: Final[tuple[str, ...]] = tuple(
     name.removesuffix(".txt") for name in sorted(NAMES_FILE_SHA256)
 )
-"""The 18 languages, sorted: label ``i`` of :func:`load_names` names ``NAMES_CATEGORIES[i]``."""
+"""The 18 languages, sorted: label ``i`` of :func:`load_names` names ``NAMES_CATEGORIES[i]``.
+
+Example:
+    >>> len(NAMES_CATEGORIES), NAMES_CATEGORIES[:3]
+    (18, ('Arabic', 'Chinese', 'Czech'))
+    >>> NAMES_CATEGORIES.index("French")
+    5
+"""
 
 _ARCHIVE_FOLDER = ("data", "names")
 
@@ -242,7 +262,7 @@ def download_names(
     When ``<data_dir>/names`` already verifies (:func:`verify_names`) and ``force`` is false,
     nothing is downloaded. Otherwise the archive is downloaded into a temporary folder inside
     the data dir, its digest checked when ``archive_sha256`` is given, extracted there
-    (:func:`~seqlearn.data.download.safe_extract_zip`), and its ``data/names/*.txt`` files
+    (:func:`~seqlearn.data.safe_extract_zip`), and its ``data/names/*.txt`` files
     checked against :data:`NAMES_FILE_SHA256`. Only then does the complete folder replace
     ``<data_dir>/names`` by renames; on any failure the temporary folder (and the data dir,
     if this call created it) is removed and an existing ``names/`` is left as it was.
@@ -264,7 +284,7 @@ def download_names(
         ValueError: If ``url`` is not http(s), ``archive_sha256`` is malformed, or an
             archive member would be extracted outside its folder.
         DownloadError: If the download fails (see
-            :func:`~seqlearn.data.download.download_file`).
+            :func:`~seqlearn.data.download_file`).
         DataIntegrityError: If the archive's digest differs from ``archive_sha256``, or its
             names files are missing, unexpected or differ from :data:`NAMES_FILE_SHA256`.
 

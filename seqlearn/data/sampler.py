@@ -8,6 +8,8 @@ import torch
 from torch.utils.data import Sampler
 from typing_extensions import final
 
+from seqlearn._checks import check_int
+
 __all__ = ["LengthBucketSampler"]
 
 
@@ -40,6 +42,7 @@ class LengthBucketSampler(Sampler[list[int]]):
             global generator.
 
     Raises:
+        TypeError: If ``batch_size``, ``bucket_size`` or a length is not an int.
         ValueError: If ``batch_size`` or ``bucket_size`` is below 1, or a length is
             negative.
 
@@ -72,13 +75,18 @@ class LengthBucketSampler(Sampler[list[int]]):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
+        batch_size = check_int("batch_size", batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if bucket_size is None:
             bucket_size = 50 * batch_size
+        bucket_size = check_int("bucket_size", bucket_size)
         if bucket_size < 1:
             raise ValueError(f"bucket_size must be at least 1, got {bucket_size}")
-        for index, length in enumerate(lengths):
+        if isinstance(lengths, str):
+            raise TypeError(f"lengths must be a sequence of ints, got the str {lengths!r}")
+        checked = [check_int(f"lengths[{index}]", length) for index, length in enumerate(lengths)]
+        for index, length in enumerate(checked):
             if length < 0:
                 raise ValueError(f"lengths must be non-negative, got {length} at index {index}")
         self.batch_size = batch_size
@@ -86,7 +94,7 @@ class LengthBucketSampler(Sampler[list[int]]):
         self.drop_last = drop_last
         self.bucket_size = bucket_size
         self.generator = generator
-        self._lengths = torch.as_tensor(list(lengths), dtype=torch.int64)
+        self._lengths = torch.as_tensor(checked, dtype=torch.int64)
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
@@ -136,6 +144,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
         rank: This process's rank; defaults to the process group's rank.
 
     Raises:
+        TypeError: If ``num_replicas`` or ``rank`` is not an int.
         ValueError: If ``rank`` is not in ``[0, num_replicas)``.
 
     Example:
@@ -156,6 +165,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
             num_replicas = torch.distributed.get_world_size() if group else 1
         if rank is None:
             rank = torch.distributed.get_rank() if group else 0
+        num_replicas, rank = check_int("num_replicas", num_replicas), check_int("rank", rank)
         if num_replicas < 1 or not 0 <= rank < num_replicas:
             raise ValueError(
                 f"rank must be in [0, num_replicas), got rank={rank!r}, "

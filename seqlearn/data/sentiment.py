@@ -28,10 +28,22 @@ SST_CATEGORIES: Final[tuple[str, ...]] = (
     "somewhat positive",
     "positive",
 )
-"""The five SST (and Kaggle) sentiments; label ``i`` of the files names ``SST_CATEGORIES[i]``."""
+"""The five SST (and Kaggle) sentiments; label ``i`` of the files names ``SST_CATEGORIES[i]``.
+
+Example:
+    >>> SST_CATEGORIES.index("neutral"), SST_CATEGORIES[4]
+    (2, 'positive')
+"""
 
 SST2_CATEGORIES: Final[tuple[str, ...]] = ("negative", "positive")
-"""The two sentiments of binary SST-2 (see :meth:`SentimentPhrases.binary`)."""
+"""The two sentiments of binary SST-2 (see :meth:`SentimentPhrases.binary`).
+
+Example:
+    >>> SST2_CATEGORIES
+    ('negative', 'positive')
+    >>> [SST_CATEGORIES.index(name) for name in SST2_CATEGORIES]  # the ends of the five
+    [0, 4]
+"""
 
 _BINARY_LABELS: Final = {0: 0, 1: 0, 3: 1, 4: 1}  # SST label -> SST-2 label; neutral dropped
 

@@ -100,7 +100,8 @@ def read_kaggle_tsv(path: str | os.PathLike[str]) -> SentimentPhrases:
     Columns are found by their header names ``PhraseId``, ``SentenceId``, ``Phrase`` and
     ``Sentiment`` (in any order; other columns are allowed and ignored). Without a
     ``Sentiment`` column (a test file) the phrases load unlabelled, for prediction. Fields
-    are split at tabs with no quoting, and phrases are kept as they are.
+    are split at tabs with no quoting, and phrases are kept as they are. A file holding the
+    header alone gives an empty dataset.
 
     The whole sentence of each ``SentenceId`` is taken to be its phrase with the lowest
     ``PhraseId``, as in Kaggle's files, which list each sentence first, then its phrases.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import torch
+
+from seqlearn._checks import check_int, check_real
 
 __all__ = ["stratified_split"]
 
@@ -41,7 +42,8 @@ def stratified_split(
 
     Raises:
         ValueError: If ``labels`` is empty or ``valid_fraction`` is outside ``[0, 1)``.
-        TypeError: If a label is not an integer.
+        TypeError: If ``valid_fraction`` is not a real number or a label is not an integer
+            (the message gives its position).
 
     Example:
         >>> import torch
@@ -54,6 +56,7 @@ def stratified_split(
         >>> sorted(train + valid) == list(range(15))
         True
     """
+    check_real("valid_fraction", valid_fraction)
     if not 0.0 <= valid_fraction < 1.0:
         raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction!r}")
     if len(labels) == 0:
@@ -61,7 +64,7 @@ def stratified_split(
 
     by_label: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
-        by_label.setdefault(operator.index(label), []).append(index)
+        by_label.setdefault(check_int(f"labels[{index}]", label), []).append(index)
 
     train: list[int] = []
     valid: list[int] = []

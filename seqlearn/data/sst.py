@@ -40,16 +40,34 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SST_URL: Final = "https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip"
-"""Official address of the treebank's trees; the files are its ``trees/*.txt``."""
+"""Official address of the treebank's trees; the files are its ``trees/*.txt``.
+
+Example:
+    >>> SST_URL.rsplit("/", 1)[1]
+    'trainDevTestTrees_PTB.zip'
+    >>> import inspect
+    >>> inspect.signature(download_sst).parameters["url"].default == SST_URL
+    True
+"""
 
 SST_SENTENCE_COUNTS: Final[dict[str, int]] = {"train": 8544, "dev": 1101, "test": 2210}
-"""``{split: number of sentences}`` as published; split ``s`` is the file ``<s>.txt``."""
+"""``{split: number of sentences}`` as published; split ``s`` is the file ``<s>.txt``.
+
+Example:
+    >>> SST_SENTENCE_COUNTS["train"], sum(SST_SENTENCE_COUNTS.values())
+    (8544, 11855)
+"""
 
 SST_FILE_SHA256: Final[dict[str, str]] = {
     "train.txt": "e2f3f41b0b1e6d4dddc0effe3bfc2d27ed8928079aa9a03d652311614fc5feb7",
     "dev.txt": "0e9336aed6e4730e19f58d00a77b3f0297efdb755f7b5e598c98a05e3f97ea40",
 }
-"""``{file name: SHA-256 of its normalised text}`` for the train and dev files."""
+"""``{file name: SHA-256 of its normalised text}`` for the train and dev files.
+
+Example:
+    >>> sorted(SST_FILE_SHA256), len(SST_FILE_SHA256["dev.txt"])
+    (['dev.txt', 'train.txt'], 64)
+"""
 
 _ARCHIVE_FOLDER = "trees"
 
@@ -72,7 +90,7 @@ def sst_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _check_split(split: str) -> None:
-    if split not in SST_SENTENCE_COUNTS:
+    if not isinstance(split, str) or split not in SST_SENTENCE_COUNTS:
         expected = ", ".join(repr(name) for name in SST_SENTENCE_COUNTS)
         raise ValueError(f"expected a split among {expected}, got {split!r}")
 

@@ -11,7 +11,7 @@ decoders then generate with all rows in lockstep from there, never re-running a 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial, reduce
 from itertools import accumulate
@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from seqlearn._checks import check_int
 from seqlearn.decode.processors import PAD, LogitsProcessor, StepInfo
 from seqlearn.decode.protocol import StateT, StepModel
 from seqlearn.nn.state import map_state, select_rows, zip_map_state
@@ -36,6 +37,7 @@ class Prompts(NamedTuple):
           padded with ``-1``.
         - tokens: ``(sum of prefix lengths,)`` int64 on the CPU, every prefix token.
         - prefix_lengths: ``B`` ints.
+        - rows: the ``B`` prefixes as lists of ints.
     """
 
     feeds: Tensor
@@ -43,6 +45,7 @@ class Prompts(NamedTuple):
     prefix: Tensor
     tokens: Tensor
     prefix_lengths: list[int]
+    rows: list[list[int]]
 
 
 def check_prompts(
@@ -53,12 +56,16 @@ def check_prompts(
     bos_id: int | None,
 ) -> Prompts:
     """Check everything known before the first step and put the prompts into tensors."""
-    if max_new_tokens < 1:
+    if check_int("max_new_tokens", max_new_tokens) < 1:
         raise ValueError(f"expected max_new_tokens >= 1, got {max_new_tokens}")
-    if eos_id < 0:
+    if check_int("eos_id", eos_id) < 0:
         raise ValueError(f"expected eos_id >= 0, got {eos_id}")
-    if bos_id is not None and bos_id < 0:
+    if bos_id is not None and check_int("bos_id", bos_id) < 0:
         raise ValueError(f"expected bos_id >= 0, got {bos_id}")
+    if isinstance(prefixes, str) or not isinstance(prefixes, Sequence | Tensor):
+        raise TypeError(
+            f"expected prefixes as a sequence of token id sequences, got {type(prefixes).__name__}"
+        )
     first = first_tensor(state)
     if first.dim() == 0:
         raise ValueError("expected state tensors with a batch dimension first, got a scalar")
@@ -68,10 +75,11 @@ def check_prompts(
             f"expected one prefix per row of the state (batch size {first.shape[0]}), "
             f"got len(prefixes) = {rows}"
         )
-    lengths = [len(prefix) for prefix in prefixes]
+    checked = [_prefix_ids(prefix, row) for row, prefix in enumerate(prefixes)]
+    lengths = [len(prefix) for prefix in checked]
     if bos_id is None and 0 in lengths:
         raise ValueError(f"prefixes[{lengths.index(0)}] is empty; an empty prefix needs a bos_id")
-    tokens = torch.tensor([token for prefix in prefixes for token in prefix], dtype=torch.long)
+    tokens = torch.tensor([token for prefix in checked for token in prefix], dtype=torch.long)
     negative = tokens < 0
     if bool(negative.any()):
         row, position, token = _locate(tokens, negative, lengths)
@@ -95,7 +103,19 @@ def check_prompts(
         prefix=prefix.to(first.device),
         tokens=tokens,
         prefix_lengths=lengths,
+        rows=checked,
     )
+
+
+def _prefix_ids(prefix: object, row: int) -> list[int]:
+    """One prefix as a list of ints, each checked to be an integer (not a bool or float)."""
+    if isinstance(prefix, str):
+        raise TypeError(f"prefixes[{row}] is the str {prefix!r}; expected token ids (encode it)")
+    if not isinstance(prefix, Iterable):
+        raise TypeError(
+            f"expected prefixes[{row}] as a sequence of token ids, got {type(prefix).__name__}"
+        )
+    return [check_int(f"prefixes[{row}][{i}]", token) for i, token in enumerate(prefix)]
 
 
 def _locate(tokens: Tensor, bad: Tensor, lengths: list[int]) -> tuple[int, int, int]:

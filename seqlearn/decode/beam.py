@@ -22,6 +22,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from seqlearn._checks import check_int, check_real
 from seqlearn.decode._prompts import (
     apply_processors,
     check_prompts,
@@ -84,7 +85,7 @@ def beam_search(
             ranks the extensions.
         bos_id: The beginning-of-sequence token, fed first in every row if given; it is
             needed for empty prefixes.
-        decode: Turns each sequence's ``tokens`` into text for :attr:`Generation.texts`.
+        decode: Turns each sequence's ``tokens`` into text, the result's ``texts``.
 
     Returns:
         ``num_return_sequences`` sequences per prefix, prefix by prefix, best first. If a
@@ -95,7 +96,9 @@ def beam_search(
         ValueError: If ``beam_width < 1``, ``num_return_sequences`` is outside
             ``[1, beam_width]``, ``length_penalty`` is not finite, or for any reason listed
             in :func:`greedy`.
-        TypeError: If ``state`` holds no tensor.
+        TypeError: If ``beam_width`` or ``num_return_sequences`` is not an int,
+            ``length_penalty`` not a real number, or for any reason listed in
+            :func:`greedy`.
 
     Shape:
         - state: a state tree whose tensors have batch size ``B``; ``model.step`` gets
@@ -112,18 +115,19 @@ def beam_search(
         >>> out.tokens, [round(p, 4) for p in torch.tensor(out.logprobs).exp().tolist()]
         ([[1, 2], [1]], [0.54, 0.4])
     """
-    if beam_width < 1:
+    if check_int("beam_width", beam_width) < 1:
         raise ValueError(f"expected beam_width >= 1, got {beam_width}")
-    if not 1 <= num_return_sequences <= beam_width:
+    if not 1 <= check_int("num_return_sequences", num_return_sequences) <= beam_width:
         raise ValueError(
             f"expected num_return_sequences in [1, beam_width = {beam_width}], "
             f"got {num_return_sequences}"
         )
+    check_real("length_penalty", length_penalty)
     if not math.isfinite(length_penalty):
         raise ValueError(f"expected a finite length_penalty, got {length_penalty}")
     prompts = check_prompts(state, prefixes, eos_id, max_new_tokens, bos_id)
-    rows = [prefix for prefix in prefixes for _ in range(num_return_sequences)]
-    if not prefixes:
+    rows = [prefix for prefix in prompts.rows for _ in range(num_return_sequences)]
+    if not rows:
         empty = torch.zeros(0, dtype=torch.long)
         nothing = torch.zeros(0, 0)
         return build_generation([], empty.view(0, 0), empty, empty, nothing, empty, decode)

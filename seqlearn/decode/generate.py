@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from seqlearn._checks import check_int, check_real
 from seqlearn.decode._prompts import (
     Prompts,
     apply_processors,
@@ -69,7 +70,7 @@ def greedy(
             (a model trained with BOS expects it); it is needed for empty prefixes.
         processors: Applied in order to each step's logits before the argmax (e.g.
             :class:`~seqlearn.decode.BanTokens`, :class:`~seqlearn.decode.MinLength`).
-        decode: Turns each row's ``tokens`` into text for :attr:`Generation.texts`.
+        decode: Turns each row's ``tokens`` into text, the result's ``texts``.
 
     Returns:
         One sequence per prefix. Log-probabilities are the model's, before processors.
@@ -81,7 +82,10 @@ def greedy(
             known from the first logits, so the tokens of the first step (BOS, or each
             prefix's first token) reach ``model.step`` unchecked against it, and an
             embedding may raise its own error for them first.
-        TypeError: If ``state`` holds no tensor.
+        TypeError: If ``state`` holds no tensor, ``prefixes`` is not a sequence of token
+            id sequences, or a token, ``eos_id``, ``bos_id`` or ``max_new_tokens`` is not
+            an int (a float such as ``3.0`` is refused, not truncated); the message names
+            it (``prefixes[1][0]``).
 
     Shape:
         - state: a state tree whose tensors have batch size ``B``; the tokens passed to
@@ -139,7 +143,7 @@ def sample(
         bos_id: The beginning-of-sequence token, fed first in every row if given; it is
             needed for empty prefixes.
         generator: Source of randomness; the global one if None.
-        decode: Turns each sequence's ``tokens`` into text for :attr:`Generation.texts`.
+        decode: Turns each sequence's ``tokens`` into text, the result's ``texts``.
 
     Returns:
         ``num_samples`` sequences per prefix, prefix by prefix. Log-probabilities are the
@@ -148,7 +152,8 @@ def sample(
     Raises:
         ValueError: If ``temperature`` is not positive and finite, ``num_samples < 1``,
             or for any reason listed in :func:`greedy`.
-        TypeError: If ``state`` holds no tensor.
+        TypeError: If ``temperature`` is not a real number, ``num_samples`` not an int,
+            or for any reason listed in :func:`greedy`.
 
     Shape:
         - state: a state tree whose tensors have batch size ``B``.
@@ -171,9 +176,10 @@ def sample(
         >>> round(out.logprobs[0], 4) == round(math.log(0.25) * len(out.token_logprobs[0]), 4)
         True
     """
+    check_real("temperature", temperature)
     if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"expected a positive, finite temperature, got {temperature}")
-    if num_samples < 1:
+    if check_int("num_samples", num_samples) < 1:
         raise ValueError(f"expected num_samples >= 1, got {num_samples}")
     chain = [Temperature(temperature), *processors] if temperature != 1.0 else list(processors)
 
@@ -234,8 +240,8 @@ def _generate(
 ) -> Generation:
     """Validate, feed the prefixes, repeat them ``copies`` times, and run the loop."""
     prompts = check_prompts(state, prefixes, eos_id, max_new_tokens, bos_id)
-    rows = [prefix for prefix in prefixes for _ in range(copies)]
-    if not prefixes:
+    rows = [prefix for prefix in prompts.rows for _ in range(copies)]
+    if not rows:
         nothing = torch.zeros(0, max_new_tokens)
         empty = torch.zeros(0, dtype=torch.long)
         return build_generation([], empty.view(0, 0), empty, empty, nothing, empty, decode)

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor
 from typing_extensions import Protocol, final
 
+from seqlearn._checks import check_int, check_real
+
 __all__ = [
     "BanTokens",
     "LogitsProcessor",
@@ -76,6 +78,11 @@ class StepInfo(NamedTuple):
 
         Returns:
             A :class:`StepInfo` with ``(N, 0)`` tensors.
+
+        Example:
+            >>> info = StepInfo.empty(3)
+            >>> info.step, info.generated.shape
+            (0, torch.Size([3, 0]))
         """
         nothing = torch.zeros(rows, 0, dtype=torch.long, device=device)
         return cls(nothing, nothing)
@@ -127,6 +134,7 @@ class Temperature:
         temperature: Positive, finite divisor ``T``.
 
     Raises:
+        TypeError: If ``temperature`` is not a real number.
         ValueError: If ``temperature`` is not positive and finite.
 
     Shape:
@@ -139,6 +147,7 @@ class Temperature:
     """
 
     def __init__(self, temperature: float) -> None:
+        check_real("temperature", temperature)
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"expected a positive, finite temperature, got {temperature}")
         self.temperature = temperature
@@ -162,6 +171,7 @@ class TopK:
         k: How many tokens to keep, at least 1 (more than ``V`` keeps all).
 
     Raises:
+        TypeError: If ``k`` is not an int.
         ValueError: If ``k < 1``.
 
     Shape:
@@ -174,7 +184,7 @@ class TopK:
     """
 
     def __init__(self, k: int) -> None:
-        if k < 1:
+        if check_int("top_k", k) < 1:
             raise ValueError(f"expected top_k >= 1, got {k}")
         self.k = k
 
@@ -202,6 +212,7 @@ class TopP:
         p: The mass to keep, in ``(0, 1]``; 1 keeps every token.
 
     Raises:
+        TypeError: If ``p`` is not a real number.
         ValueError: If ``p`` is outside ``(0, 1]``.
 
     Shape:
@@ -215,6 +226,7 @@ class TopP:
     """
 
     def __init__(self, p: float) -> None:
+        check_real("top_p", p)
         if not 0.0 < p <= 1.0:
             raise ValueError(f"expected top_p in (0, 1], got {p}")
         self.p = p
@@ -247,6 +259,7 @@ class MinP:
         p: The ratio, in ``[0, 1]``; 0 keeps every token, 1 only the most likely.
 
     Raises:
+        TypeError: If ``p`` is not a real number.
         ValueError: If ``p`` is outside ``[0, 1]``.
 
     Shape:
@@ -260,6 +273,7 @@ class MinP:
     """
 
     def __init__(self, p: float) -> None:
+        check_real("min_p", p)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"expected min_p in [0, 1], got {p}")
         self.p = p
@@ -288,6 +302,7 @@ class RepetitionPenalty:
         penalty: Positive, finite factor; 1 changes nothing.
 
     Raises:
+        TypeError: If ``penalty`` is not a real number.
         ValueError: If ``penalty`` is not positive and finite.
 
     Shape:
@@ -301,6 +316,7 @@ class RepetitionPenalty:
     """
 
     def __init__(self, penalty: float) -> None:
+        check_real("penalty", penalty)
         if not (math.isfinite(penalty) and penalty > 0):
             raise ValueError(f"expected a positive, finite repetition penalty, got {penalty}")
         self.penalty = penalty
@@ -329,6 +345,7 @@ class BanTokens:
             the processor is applied.
 
     Raises:
+        TypeError: If ``token_ids`` is a str or holds something other than an int.
         ValueError: If a token id is negative, or, when applied, not below ``V``.
 
     Shape:
@@ -341,10 +358,13 @@ class BanTokens:
     """
 
     def __init__(self, token_ids: Sequence[int]) -> None:
-        for position, token in enumerate(token_ids):
+        if isinstance(token_ids, str):
+            raise TypeError(f"expected token_ids as a sequence of ints, got the str {token_ids!r}")
+        checked = [check_int(f"token_ids[{i}]", token) for i, token in enumerate(token_ids)]
+        for position, token in enumerate(checked):
             if token < 0:
                 raise ValueError(f"expected token ids >= 0, got token_ids[{position}] = {token}")
-        self.token_ids = tuple(token_ids)
+        self.token_ids = tuple(checked)
 
     def __call__(self, logits: Tensor, info: StepInfo) -> Tensor:
         """Return the logits with the banned tokens at ``-inf``."""
@@ -371,6 +391,7 @@ class MinLength:
         eos_id: The end-of-sequence token.
 
     Raises:
+        TypeError: If ``min_new_tokens`` or ``eos_id`` is not an int.
         ValueError: If ``min_new_tokens`` or ``eos_id`` is negative.
 
     Shape:
@@ -383,9 +404,9 @@ class MinLength:
     """
 
     def __init__(self, min_new_tokens: int, *, eos_id: int) -> None:
-        if min_new_tokens < 0:
+        if check_int("min_new_tokens", min_new_tokens) < 0:
             raise ValueError(f"expected min_new_tokens >= 0, got {min_new_tokens}")
-        if eos_id < 0:
+        if check_int("eos_id", eos_id) < 0:
             raise ValueError(f"expected eos_id >= 0, got {eos_id}")
         self.min_new_tokens = min_new_tokens
         self.eos_id = eos_id

@@ -16,14 +16,14 @@ from typing_extensions import Protocol
 __all__ = ["StateT", "StepModel"]
 
 StateT = TypeVar("StateT")
-"""The type of a recurrent state tree (see :mod:`seqlearn.nn.state`)."""
+"""The type of a recurrent state tree (see :func:`~seqlearn.nn.map_state`)."""
 
 
 class StepModel(Protocol[StateT]):
     """A model that takes one decoding step, carrying a recurrent state.
 
     The state is a *state tree*: a tensor, or a (named) tuple of state trees, every tensor
-    with the batch dimension first (see :mod:`seqlearn.nn.state`). Decoders may select or
+    with the batch dimension first (see :func:`~seqlearn.nn.map_state`). Decoders may select or
     repeat batch rows of the state between steps, so every tensor of it must have one row
     per sequence.
 

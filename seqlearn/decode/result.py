@@ -15,7 +15,13 @@ Decode = Callable[[list[int]], str]
 
 StopReason = Literal["eos", "max_length"]
 """Why a sequence stopped: it chose EOS (``"eos"``), or it reached ``max_new_tokens``
-tokens first (``"max_length"``)."""
+tokens first (``"max_length"``).
+
+Example:
+    >>> from typing import get_args
+    >>> get_args(StopReason)
+    ('eos', 'max_length')
+"""
 
 
 class Generation(NamedTuple):

@@ -11,15 +11,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
 
+from seqlearn._checks import check_int
+
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
-def optional_embedding(count: int, dim: int | None) -> nn.Embedding | None:
-    """A learned ``(count, dim)`` embedding, or ``None`` for one-hot vectors."""
+def optional_embedding(count: int, dim: int | None, name: str) -> nn.Embedding | None:
+    """A learned ``(count, dim)`` embedding, or ``None`` for one-hot vectors; ``name`` is
+    the argument that gave ``dim``, for errors."""
     if dim is None:
         return None
-    if dim < 1:
-        raise ValueError(f"embedding sizes must be positive, got {dim!r}")
+    if check_int(name, dim) < 1:
+        raise ValueError(f"embedding sizes must be positive, got {dim!r} for {name}")
     return allocated(nn.Embedding, count, dim)
 
 
@@ -35,6 +38,12 @@ def encode_ids(
     if embedding is None:
         return nn.functional.one_hot(ids.long(), count).to(dtype)  # one_hot needs int64
     return cast(Tensor, embedding(ids))
+
+
+def check_positive(name: str, value: object) -> None:
+    """Raise unless ``value`` is a positive int (a size such as ``vocab_size``)."""
+    if check_int(name, value) < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}")
 
 
 def check_ids(name: str, ids: Any, count: int) -> None:

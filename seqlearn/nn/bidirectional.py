@@ -31,6 +31,14 @@ def concatenate(forward_outputs: Tensor, backward_outputs: Tensor) -> Tensor:
     Shape:
         - ``forward_outputs``: ``(B, T, H_f)``; ``backward_outputs``: ``(B, T, H_b)``.
         - output: ``(B, T, H_f + H_b)``.
+
+    Example:
+        >>> import torch
+        >>> concatenate(torch.zeros(2, 5, 3), torch.ones(2, 5, 4)).shape
+        torch.Size([2, 5, 7])
+        >>> from seqlearn.nn import GRUCell
+        >>> Bidirectional(GRUCell(3, 4), GRUCell(3, 2)).output_size  # merged by concatenate
+        6
     """
     return torch.cat((forward_outputs, backward_outputs), dim=-1)
 
@@ -187,10 +195,24 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
             states ``(forward_final_state, backward_final_state)``.
 
         Raises:
-            ValueError: If ``x`` is not ``(B, T, I)``, ``lengths`` does not fit it, or
-                ``merge_fn`` returns a tensor of another shape than ``(B, T, O)``.
-            TypeError: If ``x`` is not floating point or ``lengths`` not integer.
+            ValueError: If ``x`` is not ``(B, T, I)``, ``lengths`` does not fit it,
+                ``merge_fn`` returns a tensor of another shape than ``(B, T, O)``, or an
+                initial state does not fit its cell (see :class:`~seqlearn.nn.Recurrent`).
+            TypeError: If ``x`` is not a floating point tensor of the cells' dtype,
+                ``lengths`` not integer, or ``initial_state`` not a pair of states.
         """
+        if not isinstance(x, Tensor):
+            raise TypeError(
+                f"expected input of shape (B, T, {self.input_size}) as a tensor, "
+                f"got {type(x).__name__}"
+            )
+        if initial_state is not None and (
+            not isinstance(initial_state, tuple) or len(initial_state) != 2
+        ):
+            raise TypeError(
+                "expected initial_state as a pair (forward_state, backward_state), "
+                f"got {type(initial_state).__name__}"
+            )
         if x.dim() != 3 or x.size(2) != self.input_size:
             raise ValueError(
                 f"expected input of shape (B, T, {self.input_size}), got {tuple(x.shape)}"

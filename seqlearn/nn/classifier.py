@@ -10,7 +10,7 @@ from typing_extensions import final, override
 
 from seqlearn.nn._inputs import allocated, check_ids, encode_ids, optional_embedding
 from seqlearn.nn.bidirectional import Bidirectional
-from seqlearn.nn.cells.base import Cell, check_step_input, uniform_init_
+from seqlearn.nn.cells.base import Cell, check_step_input, check_step_state, uniform_init_
 from seqlearn.nn.conditional_lm import Readout
 from seqlearn.nn.pooling import Pooling, last_valid
 from seqlearn.nn.recurrent import Recurrent, check_lengths
@@ -69,6 +69,7 @@ class LinearRecurrentCell(Cell[Tensor]):
     @override
     def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         check_step_input(self, x)
+        check_step_state("state", state, x.size(0), self.hidden_size)
         h = nn.functional.linear(torch.cat((x, state), dim=1), self.weight, self.bias)
         return h, h
 
@@ -122,7 +123,7 @@ class SequenceClassifier(nn.Module):
     valid steps; dropout and a linear layer give the logits.
 
     With a :class:`LinearRecurrentCell`, one-hot vectors, ``readout="input_and_previous_output"``
-    and :func:`~seqlearn.nn.pooling.last_valid` pooling, the logits are
+    and :func:`~seqlearn.nn.last_valid` pooling, the logits are
     ``head([x_L; h_{L-1}])`` at each sequence's last step ``L``: exactly the lecture's
     ``RNNForClassification`` (see :func:`lecture_classifier`).
 
@@ -156,6 +157,7 @@ class SequenceClassifier(nn.Module):
             ``embedding`` has not ``V`` rows or comes with ``embedding_dim``,
             ``readout`` is unknown, the encoder's ``input_size`` is not ``E``, or
             ``hidden_size`` is missing for an encoder that is not a ``Recurrent``.
+        TypeError: If ``embedding_dim`` is not an int or ``pooling`` is not callable.
 
     Shape:
         - ``inputs``: ``(B, T)`` int64 in ``[0, V)``; ``lengths``: ``(B,)`` in ``[0, T]``.
@@ -216,7 +218,7 @@ class SequenceClassifier(nn.Module):
             embedding_dim = embedding.embedding_dim
             self.token_embedding: nn.Embedding | None = embedding
         else:
-            self.token_embedding = optional_embedding(vocab_size, embedding_dim)
+            self.token_embedding = optional_embedding(vocab_size, embedding_dim, "embedding_dim")
         self.input_size = vocab_size if embedding_dim is None else embedding_dim
         sizes = _encoder_sizes(encoder)
         if sizes is not None:
@@ -239,6 +241,10 @@ class SequenceClassifier(nn.Module):
         if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
             raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
         self.hidden_size = hidden_size
+        if not callable(pooling):
+            raise TypeError(
+                f"pooling must be a callable (outputs, lengths) -> (B, P), got {pooling!r}"
+            )
         self.encoder = encoder
         self.pooling = pooling
         # skip_init allocates without drawing; reset_parameters draws from ``generator``.
@@ -305,7 +311,7 @@ def lecture_classifier(
 
     One-hot letters, a :class:`LinearRecurrentCell` (``h_t = i2h([x_t; h_{t-1}])``, no
     nonlinearity), ``readout="input_and_previous_output"`` and
-    :func:`~seqlearn.nn.pooling.last_valid`: the output layer reads ``[x_L; h_{L-1}]`` at
+    :func:`~seqlearn.nn.last_valid`: the output layer reads ``[x_L; h_{L-1}]`` at
     each name's last letter ``L``, as the lecture's ``i2o`` does on its final step. The
     parameters are, in order, ``i2h.weight (H, V + H)``, ``i2h.bias (H,)``,
     ``i2o.weight (C, V + H)`` and ``i2o.bias (C,)``.

@@ -8,7 +8,13 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import NamedTuple, final, override
 
-from seqlearn.nn._inputs import allocated, check_ids, encode_ids, optional_embedding
+from seqlearn.nn._inputs import (
+    allocated,
+    check_ids,
+    check_positive,
+    encode_ids,
+    optional_embedding,
+)
 from seqlearn.nn.cells.base import Cell
 from seqlearn.nn.cells.elman import ElmanCell
 from seqlearn.nn.recurrent import Recurrent
@@ -20,7 +26,15 @@ StateT = TypeVar("StateT")
 Readout = Literal["output", "input_and_previous_output"]
 """What the output layer reads at step ``t``: the cell's output ``y_t`` (``"output"``), or
 the step's input ``[c; x_t]`` beside the previous output ``y_{t-1}`` (the lecture's ``i2o``,
-``"input_and_previous_output"``)."""
+``"input_and_previous_output"``).
+
+Example:
+    >>> from seqlearn.nn import GRUCell
+    >>> model = ConditionalLM(GRUCell(2 + 5, 8), vocab_size=5, num_categories=2,
+    ...                       readout="input_and_previous_output")
+    >>> model.head.in_features  # [c; x_t] (2 + 5) beside y_{t-1} (8)
+    15
+"""
 
 
 class ConditionalLMState(NamedTuple, Generic[StateT]):
@@ -31,6 +45,17 @@ class ConditionalLMState(NamedTuple, Generic[StateT]):
         - ``categories``: ``(B,)`` int64, the conditioning category of each sequence.
         - ``previous_output``: ``(B, O)``, the cell's last output (zeros before the first
           step).
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.nn import GRUCell
+        >>> model = ConditionalLM(GRUCell(2 + 5, 8), vocab_size=5, num_categories=2)
+        >>> state = model.initial_state(torch.tensor([0, 1, 1]))
+        >>> state.cell.shape, state.categories.tolist(), state.previous_output.shape
+        (torch.Size([3, 8]), [0, 1, 1], torch.Size([3, 8]))
+        >>> logits, state = model.step(torch.tensor([4, 0, 2]), state)
+        >>> logits.shape
+        torch.Size([3, 5])
     """
 
     cell: StateT
@@ -72,6 +97,8 @@ class ConditionalLM(nn.Module, Generic[StateT]):
     Raises:
         ValueError: If a size is not positive, ``readout`` is unknown, or the cell's
             ``input_size`` is not ``C + E``.
+        TypeError: If a size is not an int, or ``cell`` is not a seqlearn
+            :class:`~seqlearn.nn.Cell`.
 
     Shape:
         - ``tokens``: ``(B, T)`` int64 in ``[0, V)``; ``lengths``: ``(B,)``;
@@ -106,17 +133,18 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        for name, value in [("vocab_size", vocab_size), ("num_categories", num_categories)]:
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value!r}")
+        if not isinstance(cell, Cell):
+            raise TypeError(f"cell must be a seqlearn Cell, got {type(cell).__name__}")
+        check_positive("vocab_size", vocab_size)
+        check_positive("num_categories", num_categories)
         if readout not in ("output", "input_and_previous_output"):
             raise ValueError(
                 f"readout must be 'output' or 'input_and_previous_output', got {readout!r}"
             )
         self.vocab_size = vocab_size
         self.num_categories = num_categories
-        self.token_embedding = optional_embedding(vocab_size, embedding_dim)
-        self.category_embedding = optional_embedding(num_categories, category_dim)
+        self.token_embedding = optional_embedding(vocab_size, embedding_dim, "embedding_dim")
+        self.category_embedding = optional_embedding(num_categories, category_dim, "category_dim")
         token_size = vocab_size if embedding_dim is None else embedding_dim
         category_size = num_categories if category_dim is None else category_dim
         self.step_input_size = category_size + token_size
@@ -145,6 +173,16 @@ class ConditionalLM(nn.Module, Generic[StateT]):
 
         Args:
             generator: Random generator; ``None`` uses PyTorch's default.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import GRUCell
+            >>> model = ConditionalLM(GRUCell(2 + 5, 8), vocab_size=5, num_categories=2)
+            >>> model.reset_parameters(torch.Generator().manual_seed(0))
+            >>> drawn = model.head.weight.clone()
+            >>> model.reset_parameters(torch.Generator().manual_seed(0))
+            >>> torch.equal(drawn, model.head.weight)  # the same generator draws the same weights
+            True
         """
         bound = self.head.in_features**-0.5
         with torch.no_grad():
@@ -174,7 +212,9 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         """Next-token logits at every position of a padded batch.
 
         Args:
-            tokens: Input token ids; positions past each length are ignored.
+            tokens: Input token ids. Positions past each length do not change the logits
+                of the valid ones, but must still hold ids in ``[0, V)``, padding included
+                (:func:`~seqlearn.data.collate_next_token` pads with ``pad_id=0``).
             lengths: Valid length of each sequence, or ``None`` for all ``T``.
             categories: Category of each sequence.
 
@@ -182,9 +222,11 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             Logits ``(B, T, V)``; row ``t`` predicts the token after ``tokens[:, t]``.
 
         Raises:
-            ValueError: If shapes disagree or an id is out of range.
+            ValueError: If shapes disagree or an id (padding included) is out of range.
             TypeError: If ``tokens`` or ``categories`` are not integer tensors.
         """
+        _check_tensor("tokens", tokens)
+        _check_tensor("categories", categories)
         if tokens.dim() != 2:
             raise ValueError(f"expected tokens of shape (B, T), got {tuple(tokens.shape)}")
         if categories.shape != tokens.shape[:1]:
@@ -235,7 +277,16 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         Raises:
             ValueError: If ``categories`` is not 1-D or holds an id out of range.
             TypeError: If ``categories`` is not an integer tensor.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import GRUCell
+            >>> model = ConditionalLM(GRUCell(2 + 5, 8), vocab_size=5, num_categories=2)
+            >>> state = model.initial_state(torch.tensor([1, 0]))  # one sequence per category
+            >>> state.categories, state.cell.shape
+            (tensor([1, 0]), torch.Size([2, 8]))
         """
+        _check_tensor("categories", categories)
         if categories.dim() != 1:
             raise ValueError(f"expected categories of shape (B,), got {tuple(categories.shape)}")
         check_ids("categories", categories, self.num_categories)
@@ -258,9 +309,27 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             Logits ``(B, V)`` and the new state.
 
         Raises:
-            ValueError: If ``tokens`` is not ``(B,)`` or holds an id out of range.
-            TypeError: If ``tokens`` is not an integer tensor.
+            ValueError: If ``tokens`` is not ``(B,)`` or holds an id out of range, or the
+                cell's state does not have ``B`` rows (see the cell's step).
+            TypeError: If ``tokens`` is not an integer tensor or ``state`` not a
+                :class:`ConditionalLMState`.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import GRUCell
+            >>> model = ConditionalLM(GRUCell(2 + 5, 8), vocab_size=5, num_categories=2)
+            >>> state = model.initial_state(torch.tensor([1, 0]))
+            >>> for token in [3, 1]:  # feed the same two tokens to both sequences
+            ...     logits, state = model.step(torch.tensor([token, token]), state)
+            >>> logits.shape  # (B, V): the next token's logits
+            torch.Size([2, 5])
         """
+        _check_tensor("tokens", tokens)
+        if not isinstance(state, ConditionalLMState):
+            raise TypeError(
+                f"expected state as a ConditionalLMState from initial_state() or step(), "
+                f"got {type(state).__name__}"
+            )
         if tokens.dim() != 1 or tokens.size(0) != state.categories.size(0):
             raise ValueError(
                 f"expected tokens of shape ({state.categories.size(0)},), got {tuple(tokens.shape)}"
@@ -273,6 +342,11 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             features = output
         logits = self._logits(features)  # (B, V)
         return logits, ConditionalLMState(cell_state, state.categories, output)
+
+
+def _check_tensor(name: str, ids: object) -> None:
+    if not isinstance(ids, Tensor):
+        raise TypeError(f"{name} must be an integer tensor of ids, got {type(ids).__name__}")
 
 
 def lecture_generator(

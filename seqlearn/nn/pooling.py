@@ -21,7 +21,18 @@ __all__ = ["AttentionPooling", "Pooling", "last_valid", "max_pool", "mean_pool"]
 
 Pooling = Callable[[Tensor, Tensor], Tensor]
 """Any ``(outputs (B, T, H), lengths (B,)) -> (B, P)``: :func:`last_valid`, :func:`mean_pool`,
-:func:`max_pool`, an :class:`AttentionPooling` module, or your own."""
+:func:`max_pool`, an :class:`AttentionPooling` module, or your own.
+
+Example:
+    >>> import torch
+    >>> from torch import Tensor
+    >>> def first_step(outputs: Tensor, lengths: Tensor) -> Tensor:
+    ...     return outputs[:, 0]  # (B, H)
+    >>> outputs = torch.arange(12.0).reshape(2, 3, 2)  # (B, T, H)
+    >>> pools: list[Pooling] = [first_step, last_valid, mean_pool]
+    >>> [pool(outputs, torch.tensor([3, 1])).tolist() for pool in pools]
+    [[[0.0, 1.0], [6.0, 7.0]], [[4.0, 5.0], [6.0, 7.0]], [[2.0, 3.0], [6.0, 7.0]]]
+"""
 
 
 def _valid_steps(outputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:

@@ -104,7 +104,17 @@ class Recurrent(nn.Module, Generic[StateT]):
 
     @property
     def uses_fused_kernels(self) -> bool:
-        """Whether :meth:`forward` runs torch.nn's fused kernels for this cell."""
+        """Whether :meth:`forward` runs torch.nn's fused kernels for this cell.
+
+        Example:
+            >>> from seqlearn.nn import GRUCell, LayerNormLSTMCell
+            >>> Recurrent(GRUCell(3, 4)).uses_fused_kernels
+            True
+            >>> Recurrent(GRUCell(3, 4), fused=False).uses_fused_kernels
+            False
+            >>> Recurrent(LayerNormLSTMCell(3, 4)).uses_fused_kernels  # runs the step loop
+            False
+        """
         return self.fused and all(isinstance(unit, FusedCell) for unit in self._units())
 
     def _core(self) -> Cell[Any]:
@@ -134,23 +144,44 @@ class Recurrent(nn.Module, Generic[StateT]):
             state of each sequence.
 
         Raises:
-            ValueError: If ``x`` is not ``(B, T, I)`` or ``lengths`` does not fit it.
-            TypeError: If ``x`` is not floating point or ``lengths`` not integer.
+            ValueError: If ``x`` is not ``(B, T, I)``, ``lengths`` does not fit it, or a
+                tensor of ``initial_state`` has another shape than in
+                ``cell.initial_state(B)``.
+            TypeError: If ``x`` is not a floating point tensor, or (outside autocast) its
+                dtype differs from the cell's parameters'; if ``lengths`` is not an integer
+                tensor, or ``initial_state`` does not have the structure of
+                ``cell.initial_state(B)``.
         """
+        if not isinstance(x, Tensor):
+            raise TypeError(
+                f"expected input of shape (B, T, {self.cell.input_size}) as a tensor, "
+                f"got {type(x).__name__}"
+            )
         if x.dim() != 3 or x.size(2) != self.cell.input_size:
             raise ValueError(
                 f"expected input of shape (B, T, {self.cell.input_size}), got {tuple(x.shape)}"
             )
         if not x.is_floating_point():
             raise TypeError(f"expected a floating point input, got dtype {x.dtype}")
+        weight = next(self.cell.parameters(), None)
+        if (
+            weight is not None
+            and weight.is_floating_point()
+            and x.dtype != weight.dtype
+            and not torch.is_autocast_enabled(x.device.type)
+        ):
+            raise TypeError(
+                f"expected input of dtype {weight.dtype} (the cell's parameters), got {x.dtype}"
+            )
         batch_size, steps = x.shape[:2]
         if lengths is not None:
             lengths = check_lengths(lengths, batch_size, steps).to(x.device)
-        state = (
-            self.cell.initial_state(batch_size, device=x.device, dtype=x.dtype)
-            if initial_state is None
-            else initial_state
-        )
+        expected = self.cell.initial_state(batch_size, device=x.device, dtype=x.dtype)
+        if initial_state is None:
+            state = expected
+        else:
+            _check_state("initial_state", initial_state, expected)
+            state = initial_state
         if steps == 0 or batch_size == 0:
             return x.new_zeros(batch_size, steps, self.cell.output_size), state
         return self._run_packed(x, lengths, state)
@@ -193,6 +224,32 @@ class Recurrent(nn.Module, Generic[StateT]):
         if stack is not None:
             return outputs, cast(StateT, tuple(finals))
         return outputs, cast(StateT, finals[0])
+
+
+def _check_state(where: str, given: object, expected: object) -> None:
+    """Raise unless ``given`` has the structure and tensor shapes of ``expected``."""
+    if isinstance(expected, Tensor):
+        if not isinstance(given, Tensor):
+            raise TypeError(
+                f"expected {where} as a tensor of shape {tuple(expected.shape)}, "
+                f"got {type(given).__name__}"
+            )
+        if given.shape != expected.shape:
+            raise ValueError(
+                f"expected {where} of shape {tuple(expected.shape)}, got {tuple(given.shape)}"
+            )
+        return
+    items = cast(tuple[Any, ...], expected)
+    kind = type(items)
+    if not isinstance(given, kind) or len(given) != len(items):
+        raise TypeError(
+            f"expected {where} with the structure of cell.initial_state(B) "
+            f"({kind.__name__} of {len(items)} items), got {type(given).__name__}"
+        )
+    names = getattr(kind, "_fields", None)
+    for index, (item, reference) in enumerate(zip(given, items)):
+        part = f"{where}.{names[index]}" if names else f"{where}[{index}]"
+        _check_state(part, item, reference)
 
 
 def _unwrap(cell: Cell[Any]) -> Cell[Any]:

@@ -92,6 +92,18 @@ def where_rows(keep_new: Tensor, new: StateT, old: StateT) -> StateT:
 
     Returns:
         The merged state tree.
+
+    Example:
+        Keep the old state of a finished sequence (row 1) and step the others:
+
+        >>> import torch
+        >>> from seqlearn.nn import LSTMState
+        >>> old = LSTMState(torch.zeros(3, 2), torch.zeros(3, 2))
+        >>> new = LSTMState(torch.ones(3, 2), torch.ones(3, 2))
+        >>> where_rows(torch.tensor([True, False, True]), new, old).h
+        tensor([[1., 1.],
+                [0., 0.],
+                [1., 1.]])
     """
 
     def merge(a: Tensor, b: Tensor) -> Tensor:
@@ -110,5 +122,16 @@ def select_rows(state: StateT, index: Tensor) -> StateT:
 
     Returns:
         A state tree with batch size ``N``.
+
+    Example:
+        Keep rows 2 and 0, and repeat row 0, as beam search does with its hypotheses:
+
+        >>> import torch
+        >>> from seqlearn.nn import LSTMState
+        >>> state = LSTMState(torch.arange(3.0).unsqueeze(1), torch.zeros(3, 1))
+        >>> select_rows(state, torch.tensor([2, 0, 0])).h
+        tensor([[2.],
+                [0.],
+                [0.]])
     """
     return map_state(lambda t: t.index_select(0, index), state)

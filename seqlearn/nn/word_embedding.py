@@ -19,7 +19,16 @@ __all__ = ["Coverage", "OOVInit", "coverage", "glove_embedding"]
 
 OOVInit: TypeAlias = Literal["zeros", "random", "mean"]
 """The rows :func:`glove_embedding` gives words the vectors lack: zeros, random normal values
-with the vectors' standard deviation, or the vectors' mean."""
+with the vectors' standard deviation, or the vectors' mean.
+
+Example:
+    >>> import torch
+    >>> from seqlearn.tokenize import GloVe, Vocabulary
+    >>> vectors = GloVe(["good", "bad"], torch.tensor([[1.0, 3.0], [3.0, 1.0]]))
+    >>> vocabulary = Vocabulary(["good", "bad", "meh"])
+    >>> glove_embedding(vectors, vocabulary, oov="mean").weight[4].tolist()  # meh
+    [2.0, 2.0]
+"""
 
 
 class Coverage(NamedTuple):
@@ -32,6 +41,14 @@ class Coverage(NamedTuple):
             are words of the vocabulary and of the vectors (a token outside the vocabulary
             is encoded as UNK, so it is not covered). ``None`` without a corpus.
         missing: The vocabulary's words that the vectors lack, in id order.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.tokenize import GloVe, Vocabulary
+        >>> vectors = GloVe(["a", "film"], torch.zeros(2, 3))
+        >>> found = coverage(vectors, Vocabulary(["a", "film", "zzz"]))
+        >>> round(found.type_share, 3), found.token_share, found.missing
+        (0.667, None, ('zzz',))
     """
 
     type_share: float

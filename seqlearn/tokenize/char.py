@@ -20,15 +20,30 @@ import torch.nn.functional as F
 from torch import Tensor
 from typing_extensions import Self, final
 
+from seqlearn._checks import check_int
 from seqlearn.tokenize.fold import fold_to_ascii
 
 __all__ = ["ASCII_LETTERS_ALPHABET", "CharTokenizer", "OOVPolicy"]
 
 ASCII_LETTERS_ALPHABET: str = string.ascii_letters + " .,;'-"
-"""The lecture's ``all_letters``: 52 ASCII letters and ``" .,;'-"``, 58 characters."""
+"""The lecture's ``all_letters``: 52 ASCII letters and ``" .,;'-"``, 58 characters.
+
+Example:
+    >>> len(ASCII_LETTERS_ALPHABET), ASCII_LETTERS_ALPHABET[-6:]
+    (58, " .,;'-")
+    >>> ASCII_LETTERS_ALPHABET.find("A") == CharTokenizer().token_to_id("A")
+    True
+"""
 
 OOVPolicy: TypeAlias = Literal["error", "drop", "unk"]
-"""What encoding does with a character outside the alphabet: raise, skip it, or emit UNK."""
+"""What encoding does with a character outside the alphabet: raise, skip it, or emit UNK.
+
+Example:
+    >>> CharTokenizer("ab", oov="drop").encode("abc")
+    [0, 1]
+    >>> CharTokenizer("ab", unk=True, oov="unk").encode("abc")
+    [0, 1, 3]
+"""
 
 _EOS, _BOS, _PAD, _UNK = "<eos>", "<bos>", "<pad>", "<unk>"
 _FORMAT, _VERSION = "seqlearn.CharTokenizer", 1
@@ -43,7 +58,7 @@ class CharTokenizer:
     Ids ``0 .. len(alphabet) - 1`` are the alphabet's characters in order, the next id is
     EOS (``"<eos>"``), then come BOS, PAD and UNK (``"<bos>"``, ``"<pad>"``, ``"<unk>"``),
     each only if enabled. Encoding folds accented letters to ASCII first (see
-    :func:`~seqlearn.tokenize.fold.fold_to_ascii`) and then applies the ``oov`` policy to
+    :func:`~seqlearn.tokenize.fold_to_ascii`) and then applies the ``oov`` policy to
     characters still outside the alphabet. Special token strings are never parsed out of
     text: ``"<eos>"`` in a text is five characters. The tokenizer is immutable.
 
@@ -414,12 +429,14 @@ class CharTokenizer:
             The token.
 
         Raises:
+            TypeError: If ``i`` is not an integer (a bool is not one).
             ValueError: If ``i`` is out of range.
 
         Example:
             >>> CharTokenizer("ab").id_to_token(2)
             '<eos>'
         """
+        i = check_int("id", i)
         if not 0 <= i < len(self._tokens):
             raise ValueError(f"id {i} is out of range; expected 0 <= id < {len(self._tokens)}")
         return self._tokens[i]

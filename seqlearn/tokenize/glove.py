@@ -36,6 +36,7 @@ _PACKAGE_MATRIX = "glove_6B_50d_emb.npy"  # float32, (400000, 50)
 _PACKAGE_WORDS = "glove_6B_index.parquet"  # its words, in column _WORD_COLUMN
 _WORD_COLUMN = "index"
 _CHUNK_ROWS = 32768  # rows per block when scanning the matrix: 32768 x 50 float64 is 13 MB
+_UTF8_BOM = b"\xef\xbb\xbf"  # a byte-order mark that some editors write first
 
 _Matrix = npt.NDArray[np.floating[Any]]
 
@@ -249,12 +250,12 @@ class GloVe:
     ) -> Self:
         """Read vectors from Stanford's text format, one ``word v1 v2 ... vD`` a line.
 
-        The file is read line by line, as UTF-8, and only the rows kept are held in memory.
-        The dimension ``D`` is the number of values on the first line, whose word must not
-        contain a space. Some words of the larger GloVe files (840B) do contain spaces, so
-        each later line is split from the right: its last ``D`` fields are the values and
-        everything before them is the word. A word that appears again is skipped (its first
-        row is kept), with a logged warning.
+        The file is read line by line, as UTF-8 (a leading byte-order mark is dropped), and
+        only the rows kept are held in memory. The dimension ``D`` is the number of values
+        on the first line, whose word must not contain a space. Some words of the larger
+        GloVe files (840B) do contain spaces, so each later line is split from the right:
+        its last ``D`` fields are the values and everything before them is the word. A word
+        that appears again is skipped (its first row is kept), with a logged warning.
 
         Args:
             path: The text file.
@@ -292,6 +293,8 @@ class GloVe:
         line_number = 0
         with open(path, "rb") as file:  # bytes, so each line is decoded (and blamed) alone
             for line_number, raw in enumerate(file, start=1):
+                if line_number == 1:
+                    raw = raw.removeprefix(_UTF8_BOM)
                 try:
                     word, fields, dim = _split_line(raw, dim)
                 except ValueError as error:

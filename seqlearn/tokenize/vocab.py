@@ -12,6 +12,7 @@ from typing import Any
 from torch import Tensor
 from typing_extensions import Self, final
 
+from seqlearn._checks import check_int
 from seqlearn.tokenize.char import _field, _id_list
 
 __all__ = ["Vocabulary"]
@@ -234,12 +235,14 @@ class Vocabulary:
             The token.
 
         Raises:
+            TypeError: If ``i`` is not an integer (a bool is not one).
             ValueError: If ``i`` is out of range.
 
         Example:
             >>> Vocabulary(["cat"]).id_to_token(1)
             '<unk>'
         """
+        i = check_int("id", i)
         if not 0 <= i < len(self._tokens):
             raise ValueError(f"id {i} is out of range; expected 0 <= id < {len(self._tokens)}")
         return self._tokens[i]

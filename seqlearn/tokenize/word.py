@@ -25,7 +25,14 @@ __all__ = ["RegexSplitter", "Splitter", "WhitespaceSplitter", "WordTokenizer"]
 
 Splitter: TypeAlias = Callable[[str], list[str]]
 """Any ``str -> list[str]``: a :class:`WhitespaceSplitter`, a :class:`RegexSplitter`, or
-your own function."""
+your own function.
+
+Example:
+    >>> def on_commas(text: str) -> list[str]:
+    ...     return [part.strip() for part in text.split(",")]
+    >>> WordTokenizer(Vocabulary(["red", "green"]), split=on_commas).encode("red, blue,green")
+    [2, 1, 3]
+"""
 
 # Penn Treebank-like tokens, as in GloVe's corpora: acronyms ("u.s."), "do" + "n't",
 # clitics ("'s", "'re", ...), words joined by "-" or "." ("e-mail", "3.5"), any other symbol.

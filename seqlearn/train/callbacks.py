@@ -42,9 +42,33 @@ class Callback:
     stop training by setting ``trainer.stop_training = True``.
 
     Example:
-        >>> class PrintLoss(Callback):
+        A callback that counts optimiser steps and keeps the count in checkpoints:
+
+        >>> class CountSteps(Callback):
+        ...     def __init__(self) -> None:
+        ...         self.steps = 0
+        ...     def on_step_end(self, trainer, step):
+        ...         self.steps += 1
         ...     def on_epoch_end(self, trainer, record):
-        ...         print(f"epoch {record.epoch}: {record.train_loss:.2f}")
+        ...         print(f"epoch {record.epoch}: {self.steps} steps so far")
+        ...     def state_dict(self):
+        ...         return {"steps": self.steps}
+        ...     def load_state_dict(self, state):
+        ...         self.steps = state["steps"]
+        >>> import torch
+        >>> from seqlearn.data import collate_next_token
+        >>> from seqlearn.nn import lecture_generator
+        >>> from seqlearn.train import Trainer, next_token_loss
+        >>> model = lecture_generator(hidden_size=8)
+        >>> batches = [collate_next_token([([1, 2, 3], 0)], eos_id=58)] * 2  # 2 steps an epoch
+        >>> counter = CountSteps()
+        >>> trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), next_token_loss,
+        ...                   callbacks=[counter], progress=False)
+        >>> _ = trainer.fit(batches, epochs=2)
+        epoch 1: 2 steps so far
+        epoch 2: 4 steps so far
+        >>> trainer.state_dict()["callbacks"]
+        [{'steps': 4}]
     """
 
     def on_fit_start(self, trainer: Trainer[Any, Any]) -> None:

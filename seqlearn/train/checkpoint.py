@@ -112,6 +112,7 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: If there is no file at ``path``.
+        OSError: If reading the file fails (a disk error, a folder at ``path``).
         ValueError: If the file is truncated or corrupt, holds objects that
             ``weights_only=True`` refuses (their code is never run), lacks the seqlearn
             format marker, or comes from a newer format version. The underlying error, if
@@ -133,14 +134,14 @@ def load_checkpoint(
     with file:
         try:
             loaded = torch.load(file, map_location=map_location, weights_only=True)
-        except OSError:
-            raise
+        except OSError as error:
+            # torch's zip reader seeks to offsets it read from the file: a truncated file
+            # can send it before the start (EINVAL). Other errors are the disk's, not the file's.
+            if error.errno != errno.EINVAL:
+                raise
+            raise _not_loadable(path, error) from error
         except Exception as error:
-            first_line = str(error).split("\n", 1)[0][:200]
-            raise ValueError(
-                f"{path} is not a loadable seqlearn checkpoint "
-                f"({type(error).__name__}: {first_line})"
-            ) from error
+            raise _not_loadable(path, error) from error
     if not isinstance(loaded, dict) or loaded.get("format") != _FORMAT:
         raise ValueError(
             f"{path} is not a loadable seqlearn checkpoint: "
@@ -154,6 +155,13 @@ def load_checkpoint(
         )
     logger.debug("loaded checkpoint %s (format_version %d)", path, version)
     return {key: value for key, value in loaded.items() if key not in _MARKERS}
+
+
+def _not_loadable(path: Path, error: Exception) -> ValueError:
+    first_line = str(error).split("\n", 1)[0][:200]
+    return ValueError(
+        f"{path} is not a loadable seqlearn checkpoint ({type(error).__name__}: {first_line})"
+    )
 
 
 def capture_rng_states() -> dict[str, object]:

@@ -14,7 +14,13 @@ from typing_extensions import Self
 __all__ = ["EpochRecord", "History", "Split"]
 
 Split = Literal["train", "valid"]
-"""Which figures: those measured while training, or on validation data."""
+"""Which figures: those measured while training, or on validation data.
+
+Example:
+    >>> history = History([EpochRecord(1, 2.0, 1.5, seconds=1.0, learning_rate=0.1)])
+    >>> history.perplexity("train"), history.perplexity("valid")  # doctest: +ELLIPSIS
+    ([7.389...], [4.481...])
+"""
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,11 @@ class EpochRecord:
         steps: Optimiser steps taken since training began, at the end of the epoch.
         skipped_steps: Steps skipped in this epoch because the loss or a gradient was not
             finite (``on_divergence="skip"``).
+
+    Example:
+        >>> record = EpochRecord(1, train_loss=2.1, valid_loss=2.3, seconds=4.0, learning_rate=0.1)
+        >>> record.value("valid_loss"), record.value("valid_accuracy")
+        (2.3, None)
     """
 
     epoch: int
@@ -56,6 +67,11 @@ class EpochRecord:
 
         Raises:
             ValueError: If ``name`` is not a figure of the record.
+
+        Example:
+            >>> record = EpochRecord(3, 1.2, 1.4, seconds=2.0, learning_rate=0.1, steps=30)
+            >>> record.value("valid_loss"), record.value("steps"), record.value("train_accuracy")
+            (1.4, 30.0, None)
         """
         if name not in {item.name for item in fields(self)}:
             raise ValueError(f"unknown figure {name!r}; records have {_field_names()}")
@@ -118,6 +134,11 @@ class History:
 
         Returns:
             One figure per epoch.
+
+        Example:
+            >>> history = History([EpochRecord(1, 0.9, 1.1, 2.0, 0.1, 0.6, 0.55)])
+            >>> history.accuracy("train"), history.accuracy("valid")
+            ([0.6], [0.55])
         """
         return [record.value(f"{split}_accuracy") for record in self.records]
 
@@ -134,7 +155,13 @@ class History:
         return [math.nan if loss is None else math.exp(min(loss, 700.0)) for loss in losses]
 
     def to_dict(self) -> dict[str, list[dict[str, Any]]]:
-        """The history as plain JSON-ready data."""
+        """The history as plain JSON-ready data.
+
+        Example:
+            >>> data = History([EpochRecord(1, 2.5, None, 3.0, 0.01)]).to_dict()
+            >>> data["records"][0]["train_loss"], data["records"][0]["valid_loss"]
+            (2.5, None)
+        """
         return {"records": [asdict(record) for record in self.records]}
 
     @classmethod
@@ -149,6 +176,11 @@ class History:
 
         Raises:
             ValueError: If a record lacks a field or has an unknown one.
+
+        Example:
+            >>> history = History([EpochRecord(1, 2.5, 2.4, 3.0, 0.01)])
+            >>> History.from_dict(history.to_dict()) == history
+            True
         """
         try:
             return cls([EpochRecord(**record) for record in data["records"]])
@@ -160,6 +192,14 @@ class History:
 
         Args:
             path: File to write.
+
+        Example:
+            >>> import tempfile
+            >>> history = History([EpochRecord(1, 2.5, 2.4, 3.0, 0.01)])
+            >>> with tempfile.TemporaryDirectory() as root:
+            ...     history.save(f"{root}/history.json")
+            ...     History.load(f"{root}/history.json") == history
+            True
         """
         with open(path, "w", encoding="utf-8") as file:
             json.dump(self.to_dict(), file, indent=2)
@@ -173,6 +213,14 @@ class History:
 
         Returns:
             The history.
+
+        Example:
+            >>> import json, tempfile
+            >>> with tempfile.TemporaryDirectory() as root:
+            ...     with open(f"{root}/history.json", "w") as file:
+            ...         json.dump(History([EpochRecord(1, 2.5, 2.4, 3.0, 0.01)]).to_dict(), file)
+            ...     History.load(f"{root}/history.json").valid_loss
+            [2.4]
         """
         with open(path, encoding="utf-8") as file:
             return cls.from_dict(json.load(file))

@@ -61,7 +61,8 @@ OptimizerFactory: TypeAlias = Callable[[Iterable[nn.Parameter], float], torch.op
 ``lambda params, lr: torch.optim.Adam(params, lr=lr)``."""
 
 DEFAULT_LRS: Final = tuple(10.0 ** (k / 2) for k in range(-8, 3))
-"""Candidate rates of :func:`find_divergent_lr`: half-decades from ``1e-4`` to ``10``."""
+"""Candidate rates of :func:`~seqlearn.train.find_divergent_lr`: half-decades from ``1e-4``
+to ``10``."""
 
 
 def _sgd(parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
@@ -79,6 +80,17 @@ class DivergentLRResult:
         losses: End-of-epoch mean loss of each rate tried, in increasing order of rate
             (``inf`` where the epoch hit a non-finite loss).
         diverged: Whether each rate tried diverged.
+
+    Example:
+        >>> import math
+        >>> result = DivergentLRResult(
+        ...     divergent_lr=1.0,
+        ...     start_loss=4.1,
+        ...     losses={0.1: 3.2, 0.3: 2.9, 1.0: math.inf},
+        ...     diverged={0.1: False, 0.3: False, 1.0: True},
+        ... )
+        >>> result.suggested_lr  # a quarter of the divergent rate
+        0.25
     """
 
     divergent_lr: float | None
@@ -135,6 +147,16 @@ class RangeTestResult:
 
     Raises:
         ValueError: If the three sequences differ in length or are empty.
+
+    Example:
+        >>> result = RangeTestResult(
+        ...     lrs=(0.01, 0.1, 1.0, 10.0),
+        ...     losses=(4.0, 3.0, 1.0, 9.0),
+        ...     smoothed_losses=(4.0, 3.5, 2.0, 5.0),
+        ...     diverged=True,
+        ... )
+        >>> result.min_loss_lr, result.suggested_lr  # lowest, and falling fastest
+        (1.0, 0.1)
     """
 
     lrs: tuple[float, ...]
@@ -224,7 +246,7 @@ def find_divergent_lr(
         objective: ``(model, batch) -> LossSum``.
         batches: The epoch's batches, read once and reused in the same order for every rate.
         make_optimizer: ``(parameters, lr) -> optimizer``; plain SGD by default.
-        lrs: Increasing candidate rates; :data:`DEFAULT_LRS` by default.
+        lrs: Increasing candidate rates; :data:`~seqlearn.train.lr_finder.DEFAULT_LRS` by default.
         stop_early: Stop at the first rate that diverges (the divergent rate is then
             bracketed by it and the rate before it); else try every rate.
         refine_steps: After the grid, bisect this many times (geometrically) between the

@@ -36,6 +36,12 @@ class LossSum(NamedTuple):
         num_items: Number of items (tokens or sequences) in ``total``.
         num_correct: For classifiers, how many items the model labels right (gives
             accuracy); ``None`` otherwise.
+
+    Example:
+        >>> import torch
+        >>> loss = LossSum(torch.tensor(6.0), num_items=3)
+        >>> float(loss.total) / loss.num_items, loss.num_correct  # the mean the step follows
+        (2.0, None)
     """
 
     total: Tensor
@@ -44,7 +50,28 @@ class LossSum(NamedTuple):
 
 
 class Objective(Protocol[ModelT_contra, BatchT_contra]):
-    """A callable ``(model, batch) -> LossSum``; write your own for other tasks."""
+    """A callable ``(model, batch) -> LossSum``; write your own for other tasks.
+
+    Example:
+        A classification objective with label smoothing:
+
+        >>> import torch
+        >>> from torch import Tensor, nn
+        >>> from seqlearn.data import ClassificationBatch, collate_classification
+        >>> def smoothed(model: nn.Module, batch: ClassificationBatch) -> LossSum:
+        ...     logits = model(batch.inputs, batch.lengths)  # (B, C)
+        ...     total = nn.functional.cross_entropy(
+        ...         logits, batch.labels, reduction="sum", label_smoothing=0.1
+        ...     )
+        ...     return LossSum(total, len(batch.labels))
+        >>> objective: Objective[nn.Module, ClassificationBatch] = smoothed
+        >>> class Unsure(nn.Module):
+        ...     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
+        ...         return torch.zeros(len(lengths), 2)  # (B, C): both classes alike
+        >>> loss = objective(Unsure(), collate_classification([([1, 2], 0), ([3], 1)]))
+        >>> round(float(loss.total), 4), loss.num_items  # 2 ln 2
+        (1.3863, 2)
+    """
 
     def __call__(self, model: ModelT_contra, batch: BatchT_contra, /) -> LossSum:
         """Compute the batch's summed loss.
@@ -111,11 +138,36 @@ class NextTokenLoss:
 
 
 next_token_loss = NextTokenLoss()
-"""Mean next-token cross-entropy per token: :class:`NextTokenLoss` with ``per="token"``."""
+"""Mean next-token cross-entropy per token: :class:`NextTokenLoss` with ``per="token"``.
+
+Example:
+    >>> from seqlearn.nn import lecture_generator
+    >>> from seqlearn.data import collate_next_token
+    >>> batch = collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)
+    >>> loss = next_token_loss(lecture_generator(), batch)
+    >>> loss.num_items  # 3 + 1 next tokens
+    4
+    >>> loss.total.shape, loss.total.requires_grad  # a summed NLL, to backpropagate
+    (torch.Size([]), True)
+"""
 
 
 class ClassifierProtocol(Protocol):
-    """A model mapping a padded batch ``(B, T)`` with lengths ``(B,)`` to logits ``(B, C)``."""
+    """A model mapping a padded batch ``(B, T)`` with lengths ``(B,)`` to logits ``(B, C)``.
+
+    Example:
+        Any such callable trains with :func:`classification_loss`, a module or a function:
+
+        >>> import torch
+        >>> from torch import Tensor
+        >>> from seqlearn.data import collate_classification
+        >>> def always_first(inputs: Tensor, lengths: Tensor) -> Tensor:
+        ...     return torch.tensor([[1.0, 0.0]]).expand(len(lengths), 2)  # (B, C)
+        >>> classifier: ClassifierProtocol = always_first
+        >>> batch = collate_classification([([1, 2], 0), ([3], 1)])
+        >>> classification_loss(classifier, batch).num_correct
+        1
+    """
 
     def __call__(self, inputs: Tensor, lengths: Tensor, /) -> Tensor:
         """Class logits of each sequence."""

@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from typing_extensions import Self, final
 
+from seqlearn._checks import check_int, check_real
 from seqlearn.train import distributed
 from seqlearn.train.callbacks import Callback
 from seqlearn.train.checkpoint import (
@@ -36,11 +37,39 @@ logger = logging.getLogger(__name__)
 DivergencePolicy = Literal["stop", "skip", "restore"]
 """What a non-finite loss or gradient does: raise :class:`DivergenceError` (``"stop"``),
 skip that optimiser step (``"skip"``), or load the weights, optimiser state, step count and
-callback states of the last completed epoch and end training (``"restore"``)."""
+callback states of the last completed epoch and end training (``"restore"``).
+
+Example:
+    >>> from typing import get_args
+    >>> get_args(DivergencePolicy)
+    ('stop', 'skip', 'restore')
+    >>> import torch
+    >>> from seqlearn.nn import lecture_generator
+    >>> from seqlearn.train import next_token_loss
+    >>> model = lecture_generator(hidden_size=8)
+    >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> Trainer(model, sgd, next_token_loss, on_divergence="restore").on_divergence
+    'restore'
+"""
 
 
 class Movable(Protocol):
-    """A batch that can move itself to a device, like the batches of :mod:`seqlearn.data`."""
+    """A batch that can move itself to a device, like the batches of :mod:`seqlearn.data`.
+
+    Example:
+        A batch of your own only needs a ``to`` method to follow the trainer's device:
+
+        >>> import torch
+        >>> from typing import NamedTuple
+        >>> class PairBatch(NamedTuple):
+        ...     x: torch.Tensor
+        ...     y: torch.Tensor
+        ...     def to(self, device: torch.device) -> PairBatch:
+        ...         return PairBatch(self.x.to(device), self.y.to(device))
+        >>> batch: Movable = PairBatch(torch.zeros(2, 3), torch.ones(2))
+        >>> batch.to(torch.device("cpu")).x.device
+        device(type='cpu')
+    """
 
     def to(self, device: torch.device) -> Self:
         """Return the batch on ``device``."""
@@ -52,7 +81,25 @@ BatchT = TypeVar("BatchT", bound=Movable)
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or gradient."""
+    """Training produced a non-finite loss or gradient.
+
+    Example:
+        An infinite learning rate wrecks the weights at the first step, so the second
+        batch's loss is not a number:
+
+        >>> import torch
+        >>> from seqlearn.nn import lecture_generator
+        >>> from seqlearn.data import collate_next_token
+        >>> from seqlearn.train import next_token_loss
+        >>> model = lecture_generator(hidden_size=8)
+        >>> batch = collate_next_token([([1, 2, 3], 0)], eos_id=58)
+        >>> sgd = torch.optim.SGD(model.parameters(), lr=float("inf"))
+        >>> try:
+        ...     Trainer(model, sgd, next_token_loss, progress=False).fit([batch, batch], epochs=1)
+        ... except DivergenceError as error:
+        ...     print(error)
+        non-finite loss nan at epoch 1, step 2, learning rate inf
+    """
 
 
 class Metrics(NamedTuple):
@@ -62,6 +109,18 @@ class Metrics(NamedTuple):
         loss: Mean loss per counted item (``nan`` if there were none).
         accuracy: Share of items labelled right, for classifiers; else ``None``.
         num_items: Items counted (over all processes in multi-process training).
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.nn import lecture_generator
+        >>> from seqlearn.data import collate_next_token
+        >>> from seqlearn.train import next_token_loss
+        >>> model = lecture_generator(hidden_size=8)
+        >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+        >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> metrics = Trainer(model, sgd, next_token_loss).validate(batches)
+        >>> metrics.accuracy, metrics.num_items  # a language model: no labels to count
+        (None, 4)
     """
 
     loss: float
@@ -134,6 +193,10 @@ class Trainer(Generic[ModelT, BatchT]):
     Raises:
         ValueError: If a clipping value or ``accumulate_grad_batches`` is not positive, the
             policy is unknown, or mixed precision is asked for off CUDA.
+        TypeError: If ``model`` is not a :class:`torch.nn.Module`, ``optimizer`` not a
+            :class:`torch.optim.Optimizer`, ``objective`` not callable, a callback not a
+            :class:`~seqlearn.train.Callback`, a clipping value not a real number, or
+            ``accumulate_grad_batches`` or ``seed`` not an int.
 
     Example:
         >>> import torch
@@ -165,16 +228,22 @@ class Trainer(Generic[ModelT, BatchT]):
         seed: int | None = None,
         device: str | torch.device | None = None,
     ) -> None:
+        callbacks = _check_parts(model, optimizer, objective, callbacks)
         for name, value in [
             ("clip_grad_norm", clip_grad_norm),
             ("clip_grad_value", clip_grad_value),
         ]:
-            if value is not None and not value > 0:
+            if value is None:
+                continue
+            check_real(name, value)
+            if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
-        if accumulate_grad_batches < 1:
+        if check_int("accumulate_grad_batches", accumulate_grad_batches) < 1:
             raise ValueError(
                 f"accumulate_grad_batches must be at least 1, got {accumulate_grad_batches!r}"
             )
+        if seed is not None:
+            check_int("seed", seed)
         if on_divergence not in ("stop", "skip", "restore"):
             raise ValueError(
                 f"on_divergence must be 'stop', 'skip' or 'restore', got {on_divergence!r}"
@@ -223,14 +292,29 @@ class Trainer(Generic[ModelT, BatchT]):
             resume_from: A checkpoint from :meth:`save_checkpoint` to continue from.
 
         Returns:
-            The history of all epochs so far (also :attr:`history`).
+            The history of all epochs so far (also ``trainer.history``).
 
         Raises:
-            ValueError: If ``epochs`` is below 1.
+            ValueError: If ``epochs`` is below 1, or as :meth:`load_checkpoint`.
+            TypeError: If ``epochs`` is not an int.
             DivergenceError: If the loss or a gradient is not finite and
                 ``on_divergence="stop"``.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import lecture_generator
+            >>> from seqlearn.data import collate_next_token
+            >>> from seqlearn.train import next_token_loss
+            >>> model = lecture_generator(hidden_size=8)
+            >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
+            >>> len(trainer.fit(batches, epochs=2).records)
+            2
+            >>> len(trainer.fit(batches, epochs=3).records), trainer.epoch  # one more epoch
+            (3, 3)
         """
-        if epochs < 1:
+        if check_int("epochs", epochs) < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs!r}")
         if resume_from is not None:
             self.load_checkpoint(resume_from)
@@ -293,6 +377,18 @@ class Trainer(Generic[ModelT, BatchT]):
         Raises:
             DivergenceError: If the loss or a gradient is not finite and
                 ``on_divergence="stop"``.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import lecture_generator
+            >>> from seqlearn.data import collate_next_token
+            >>> from seqlearn.train import next_token_loss
+            >>> model = lecture_generator(hidden_size=8)
+            >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
+            >>> trainer.train_epoch(batches).num_items, trainer.step, trainer.epoch
+            (4, 1, 0)
         """
         return self._train_epoch(batches, self.epoch + 1)[0]
 
@@ -408,6 +504,19 @@ class Trainer(Generic[ModelT, BatchT]):
 
         Returns:
             Loss, accuracy (classifiers) and item count.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import lecture_generator
+            >>> from seqlearn.data import collate_next_token
+            >>> from seqlearn.train import next_token_loss
+            >>> model = lecture_generator(hidden_size=8)
+            >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
+            >>> before = trainer.validate(batches)
+            >>> before.num_items, trainer.validate(batches) == before  # the model is unchanged
+            (4, True)
         """
         was_training = self.model.training
         self.model.eval()
@@ -428,6 +537,20 @@ class Trainer(Generic[ModelT, BatchT]):
 
         Returns:
             The mean loss (``nan`` if the batches count no items).
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import lecture_generator
+            >>> from seqlearn.data import collate_next_token
+            >>> from seqlearn.train import next_token_loss
+            >>> model = lecture_generator(hidden_size=8)
+            >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
+            >>> before = trainer.evaluate(batches)
+            >>> _ = trainer.fit(batches, epochs=5)
+            >>> trainer.evaluate(batches) < before
+            True
         """
         return self.validate(batches).loss
 
@@ -435,7 +558,20 @@ class Trainer(Generic[ModelT, BatchT]):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: model, optimiser, epoch, step, history, callbacks'
-        states (a learning-rate schedule among them) and every random state."""
+        states (a learning-rate schedule among them) and every random state.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import lecture_generator
+            >>> from seqlearn.data import collate_next_token
+            >>> from seqlearn.train import next_token_loss
+            >>> model = lecture_generator(hidden_size=8)
+            >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
+            >>> sorted(trainer.state_dict())
+            ['callbacks', 'epoch', 'history', 'model', 'optimizer', 'rng', 'step']
+        """
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -453,9 +589,35 @@ class Trainer(Generic[ModelT, BatchT]):
             state: A trainer state.
 
         Raises:
-            ValueError: If the state holds another number of callback states than this
-                trainer has callbacks.
+            ValueError: If the state lacks one of the keys :meth:`state_dict` writes (a
+                checkpoint of something else than a trainer), holds another number of
+                callback states than this trainer has callbacks, or a state is invalid.
+            RuntimeError: From :meth:`torch.nn.Module.load_state_dict` if the model's
+                state does not fit the model.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import lecture_generator
+            >>> from seqlearn.data import collate_next_token
+            >>> from seqlearn.train import next_token_loss
+            >>> model = lecture_generator(hidden_size=8)
+            >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
+            >>> _ = trainer.fit(batches, epochs=2)
+            >>> twin_model = lecture_generator(hidden_size=8)
+            >>> twin = Trainer(twin_model, torch.optim.SGD(twin_model.parameters(), lr=0.1),
+            ...                next_token_loss, progress=False, seed=0)
+            >>> twin.load_state_dict(trainer.state_dict())
+            >>> twin.epoch, twin.history == trainer.history
+            (2, True)
         """
+        missing = [key for key in _STATE_KEYS if key not in state]
+        if missing:
+            raise ValueError(
+                f"not a trainer state: missing the key(s) {missing}; expected the keys "
+                f"{list(_STATE_KEYS)} that Trainer.state_dict() writes"
+            )
         callback_states = state["callbacks"]
         if len(callback_states) != len(self.callbacks):
             raise ValueError(
@@ -480,6 +642,23 @@ class Trainer(Generic[ModelT, BatchT]):
 
         Returns:
             The path.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import lecture_generator
+            >>> from seqlearn.data import collate_next_token
+            >>> from seqlearn.train import next_token_loss
+            >>> model = lecture_generator(hidden_size=8)
+            >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as root:
+            ...     _ = trainer.fit(batches, epochs=1)
+            ...     path = trainer.save_checkpoint(f"{root}/last.pt")
+            ...     history = trainer.fit(batches, epochs=2, resume_from=path)  # on from epoch 1
+            >>> [record.epoch for record in history.records]
+            [1, 2]
         """
         target = Path(path)
         if distributed.is_main_process():
@@ -496,8 +675,39 @@ class Trainer(Generic[ModelT, BatchT]):
 
         Args:
             path: The checkpoint file.
+
+        Raises:
+            FileNotFoundError: If there is no file at ``path``.
+            ValueError: If the file is truncated, corrupt or not a seqlearn checkpoint
+                (see :func:`~seqlearn.train.load_checkpoint`), or not a trainer's
+                checkpoint (see :meth:`load_state_dict`); the message names the file.
+            RuntimeError: If the checkpoint's model state does not fit the model.
+
+        Example:
+            >>> import torch
+            >>> from seqlearn.nn import lecture_generator
+            >>> from seqlearn.data import collate_next_token
+            >>> from seqlearn.train import next_token_loss
+            >>> model = lecture_generator(hidden_size=8)
+            >>> batches = [collate_next_token([([1, 2, 3], 0), ([4], 5)], eos_id=58)]
+            >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
+            >>> import tempfile
+            >>> with tempfile.TemporaryDirectory() as root:
+            ...     _ = trainer.fit(batches, epochs=2)
+            ...     path = trainer.save_checkpoint(f"{root}/last.pt")
+            ...     fresh_model = lecture_generator(hidden_size=8)
+            ...     fresh = Trainer(fresh_model, torch.optim.SGD(fresh_model.parameters(), lr=0.1),
+            ...                     next_token_loss, progress=False, seed=0)
+            ...     fresh.load_checkpoint(path)
+            >>> fresh.epoch, fresh.step, fresh.history == trainer.history
+            (2, 2, True)
         """
-        self.load_state_dict(load_checkpoint(path, map_location=self.device or "cpu"))
+        state = load_checkpoint(path, map_location=self.device or "cpu")
+        try:
+            self.load_state_dict(state)
+        except ValueError as error:
+            raise ValueError(f"{os.fspath(path)}: {error}") from error
 
     # ----------------------------------------------------------------------- helpers
 
@@ -531,6 +741,36 @@ class Trainer(Generic[ModelT, BatchT]):
         with torch.random.fork_rng(devices=cuda_devices):  # manual_seed reseeds CUDA too
             torch.manual_seed(self.seed * 1_000_003 + epoch)
             yield
+
+
+_STATE_KEYS = ("model", "optimizer", "epoch", "step", "history", "callbacks", "rng")
+
+
+def _check_parts(
+    model: object, optimizer: object, objective: object, callbacks: object
+) -> list[Callback]:
+    """The callbacks as a list, after checking that each part of a trainer is of its kind.
+
+    Raises:
+        TypeError: Naming the first part of the wrong kind.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        kind = type(optimizer).__name__
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {kind}")
+    if not callable(objective):
+        raise TypeError(
+            f"objective must be a callable (model, batch) -> LossSum, got {objective!r}"
+        )
+    if not isinstance(callbacks, Iterable) or isinstance(callbacks, str):
+        kind = type(callbacks).__name__
+        raise TypeError(f"callbacks must be a sequence of Callback, got {kind}")
+    checked = list(callbacks)
+    for index, callback in enumerate(checked):
+        if not isinstance(callback, Callback):
+            raise TypeError(f"callbacks[{index}] must be a Callback, got {callback!r}")
+    return checked
 
 
 def _describe(record: EpochRecord) -> str:

@@ -16,12 +16,28 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import Protocol, runtime_checkable
 
-__all__ = ["Cell", "FusedCell", "FusedMode", "ProjectsInputs", "check_step_input"]
+from seqlearn._checks import check_int
+
+__all__ = [
+    "Cell",
+    "FusedCell",
+    "FusedMode",
+    "ProjectsInputs",
+    "check_batch_size",
+    "check_step_input",
+    "check_step_state",
+]
 
 StateT = TypeVar("StateT")
 
 FusedMode = Literal["RNN_TANH", "RNN_RELU", "GRU", "LSTM"]
-"""The torch.nn recurrent kernels a :class:`FusedCell` can run on."""
+"""The torch.nn recurrent kernels a :class:`FusedCell` can run on.
+
+Example:
+    >>> from seqlearn.nn import ElmanCell, GRUCell
+    >>> GRUCell(3, 4).fused_mode, ElmanCell(3, 4, nonlinearity="relu").fused_mode
+    ('GRU', 'RNN_RELU')
+"""
 
 
 def _check_size(name: str, value: int) -> int:
@@ -49,6 +65,27 @@ class Cell(nn.Module, ABC, Generic[StateT]):
         - ``x_t``: ``(B, I)``
         - ``y_t``: ``(B, output_size)``
         - ``state``: a tensor ``(B, H)`` or a named tuple of such tensors.
+
+    Example:
+        A cell of your own, ``h_t = tanh(W [x_t; h_{t-1}] + b)``, run over a padded batch
+        by :class:`~seqlearn.nn.Recurrent`:
+
+        >>> import torch
+        >>> from torch import nn
+        >>> from seqlearn.nn import Recurrent
+        >>> class ConcatCell(Cell[torch.Tensor]):
+        ...     def __init__(self, input_size: int, hidden_size: int) -> None:
+        ...         super().__init__(input_size, hidden_size)
+        ...         self.linear = nn.Linear(input_size + hidden_size, hidden_size)
+        ...     def forward(self, x, state):
+        ...         h = torch.tanh(self.linear(torch.cat((x, state), dim=-1)))  # (B, H)
+        ...         return h, h
+        ...     def initial_state(self, batch_size, *, device=None, dtype=None):
+        ...         return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        >>> layer = Recurrent(ConcatCell(3, 5))
+        >>> outputs, last = layer(torch.randn(2, 4, 3), torch.tensor([4, 2]))
+        >>> outputs.shape, last.shape
+        (torch.Size([2, 4, 5]), torch.Size([2, 5]))
     """
 
     input_size: int
@@ -73,6 +110,15 @@ class Cell(nn.Module, ABC, Generic[StateT]):
         Returns:
             The output ``y_t`` and the new state.
 
+        Raises:
+            ValueError: In seqlearn's cells, if ``x`` is not ``(B, I)`` or a tensor of
+                ``state`` does not have ``B`` rows of its size.
+            TypeError: In seqlearn's cells, if ``x`` or ``state`` is not a floating point
+                tensor (or, for an LSTM, an :class:`~seqlearn.nn.LSTMState`).
+            RuntimeError: From torch, if ``x`` is floating point of another dtype than the
+                parameters (one step is not checked for it, to stay cheap;
+                :class:`~seqlearn.nn.Recurrent` checks it once per batch).
+
         Shape:
             - ``x``: ``(B, I)``
             - output: ``(B, output_size)``
@@ -95,6 +141,10 @@ class Cell(nn.Module, ABC, Generic[StateT]):
 
         Returns:
             A state for ``B`` sequences.
+
+        Raises:
+            TypeError: In seqlearn's cells, if ``batch_size`` is not an int.
+            ValueError: In seqlearn's cells, if ``batch_size`` is negative.
         """
 
     def __call__(self, x: Tensor, state: StateT) -> tuple[Tensor, StateT]:
@@ -113,7 +163,8 @@ class Cell(nn.Module, ABC, Generic[StateT]):
     ) -> Tensor:
         """A ``(B, H)`` zero tensor on the parameters' device and dtype unless given."""
         device, dtype = self._like_parameters(device, dtype)
-        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        size = check_batch_size(batch_size)
+        return torch.zeros(size, self.hidden_size, device=device, dtype=dtype)
 
 
 class FusedCell(Cell[StateT]):
@@ -122,6 +173,13 @@ class FusedCell(Cell[StateT]):
     :class:`~seqlearn.nn.Recurrent` runs such cells with :func:`torch.rnn_tanh`,
     :func:`torch.rnn_relu`, :func:`torch.gru` or :func:`torch.lstm` instead of a Python loop
     over time steps; the results equal the step-by-step path.
+
+    Example:
+        >>> from seqlearn.nn import GRUCell, LayerNormLSTMCell
+        >>> isinstance(GRUCell(3, 4), FusedCell), isinstance(LayerNormLSTMCell(3, 4), FusedCell)
+        (True, False)
+        >>> [tuple(weight.shape) for weight in GRUCell(3, 4).fused_weights()]
+        [(12, 3), (12, 4), (12,), (12,)]
     """
 
     @property
@@ -208,6 +266,25 @@ def uniform_init_(
             nn.init.uniform_(tensor, -bound, bound, generator=generator)
 
 
+def check_batch_size(batch_size: int) -> int:
+    """Check the ``batch_size`` given to :meth:`Cell.initial_state`.
+
+    Args:
+        batch_size: Number of sequences ``B``.
+
+    Returns:
+        ``batch_size`` as an int.
+
+    Raises:
+        TypeError: If ``batch_size`` is not an int.
+        ValueError: If ``batch_size`` is negative.
+    """
+    size = check_int("batch_size", batch_size)
+    if size < 0:
+        raise ValueError(f"batch_size must be >= 0, got {size}")
+    return size
+
+
 def check_step_input(cell: Cell[StateT], x: Tensor) -> None:
     """Check that ``x`` is a ``(B, I)`` floating batch for ``cell``.
 
@@ -217,9 +294,43 @@ def check_step_input(cell: Cell[StateT], x: Tensor) -> None:
 
     Raises:
         ValueError: If ``x`` is not 2-D with ``I == cell.input_size``.
-        TypeError: If ``x`` is not floating point.
+        TypeError: If ``x`` is not a floating point tensor.
     """
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"expected input of shape (B, {cell.input_size}) as a tensor, got {type(x).__name__}"
+        )
     if x.dim() != 2 or x.size(1) != cell.input_size:
         raise ValueError(f"expected input of shape (B, {cell.input_size}), got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"expected a floating point input, got dtype {x.dtype}")
+
+
+def check_step_state(name: str, state: object, batch_size: int, size: int) -> None:
+    """Check that one tensor of a step's state is a ``(B, size)`` floating tensor.
+
+    Without this check a state of batch size 1 would broadcast silently against a batch of
+    ``B`` inputs in cells whose step is element-wise.
+
+    Args:
+        name: How the tensor is named in errors (``"state"``, ``"state.c"``).
+        state: The tensor.
+        batch_size: ``B``, the batch size of the step's input.
+        size: The size of its last dimension.
+
+    Raises:
+        TypeError: If ``state`` is not a floating point tensor.
+        ValueError: If its shape is not ``(B, size)``.
+    """
+    if not isinstance(state, Tensor):
+        raise TypeError(
+            f"expected {name} as a tensor of shape ({batch_size}, {size}), "
+            f"got {type(state).__name__}"
+        )
+    if state.shape != (batch_size, size):
+        raise ValueError(
+            f"expected {name} of shape ({batch_size}, {size}) to match the input's batch, "
+            f"got {tuple(state.shape)}"
+        )
+    if not state.is_floating_point():
+        raise TypeError(f"expected a floating point {name}, got dtype {state.dtype}")

@@ -8,7 +8,13 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import FusedCell, FusedMode, check_step_input, uniform_init_
+from seqlearn.nn.cells.base import (
+    FusedCell,
+    FusedMode,
+    check_step_input,
+    check_step_state,
+    uniform_init_,
+)
 
 __all__ = ["ElmanCell"]
 
@@ -86,6 +92,7 @@ class ElmanCell(FusedCell[Tensor]):
     @override
     def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         check_step_input(self, x)
+        check_step_state("state", state, x.size(0), self.hidden_size)
         pre = nn.functional.linear(torch.cat((x, state), dim=1), self.weight, self.bias)
         h = torch.relu(pre) if self.nonlinearity == "relu" else torch.tanh(pre)
         return h, h

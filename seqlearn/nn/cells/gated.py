@@ -33,6 +33,21 @@ class GatedCell(FusedCell[StateT]):
 
     Raises:
         ValueError: If a size is invalid or the cell takes no projection.
+
+    Example:
+        Weights copy over from torch.nn, and the step gives the same result:
+
+        >>> import torch
+        >>> from seqlearn.nn import GRUCell, LSTMCell
+        >>> reference, cell = torch.nn.GRUCell(3, 4), GRUCell(3, 4)
+        >>> cell.load_state_dict(reference.state_dict())
+        <All keys matched successfully>
+        >>> x, h = torch.randn(2, 3), torch.randn(2, 4)
+        >>> torch.allclose(cell(x, h)[0], reference(x, h), atol=1e-6)
+        True
+        >>> lstm = LSTMCell(3, 4, proj_size=2)
+        >>> lstm.weight_ih.shape, lstm.weight_hh.shape, lstm.weight_hr.shape
+        (torch.Size([16, 3]), torch.Size([16, 2]), torch.Size([2, 4]))
     """
 
     num_gates: ClassVar[int]

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import FusedMode, check_step_input
+from seqlearn.nn.cells.base import FusedMode, check_step_input, check_step_state
 from seqlearn.nn.cells.gated import GatedCell
 
 __all__ = ["GRUCell"]
@@ -49,6 +49,7 @@ class GRUCell(GatedCell[Tensor]):
     @override
     def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         check_step_input(self, x)
+        check_step_state("state", state, x.size(0), self.hidden_size)
         h = torch.gru_cell(x, state, *self.fused_weights())
         return h, h
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import Cell, check_step_input, uniform_init_
+from seqlearn.nn.cells.base import Cell, check_step_input, check_step_state, uniform_init_
 
 __all__ = ["IndRNNCell"]
 
@@ -112,6 +112,14 @@ class IndRNNCell(Cell[Tensor]):
 
         Returns:
             A ``(H,)`` tensor.
+
+        Example:
+            >>> import torch
+            >>> cell = IndRNNCell(3, 2, recurrent_max_abs=0.5)
+            >>> with torch.no_grad():
+            ...     _ = cell.weight_hh.copy_(torch.tensor([0.9, -0.2]))
+            >>> cell.recurrent_weight().detach()  # 0.9 clamped to the bound
+            tensor([ 0.5000, -0.2000])
         """
         if self.recurrent_max_abs is None:
             return self.weight_hh
@@ -120,6 +128,7 @@ class IndRNNCell(Cell[Tensor]):
     @override
     def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         check_step_input(self, x)
+        check_step_state("state", state, x.size(0), self.hidden_size)
         return self.step_projected(self.project_inputs(x), state)
 
     def project_inputs(self, x: Tensor) -> Tensor:

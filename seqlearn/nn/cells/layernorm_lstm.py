@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import Cell, check_step_input, uniform_init_
-from seqlearn.nn.cells.lstm import LSTMState
+from seqlearn.nn.cells.lstm import LSTMState, check_lstm_state
 
 __all__ = ["LayerNormLSTMCell"]
 
@@ -94,6 +94,7 @@ class LayerNormLSTMCell(Cell[LSTMState]):
     @override
     def forward(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         check_step_input(self, x)
+        check_lstm_state(state, x.size(0), self.hidden_size, self.hidden_size)
         return self.step_projected(self.project_inputs(x), state)
 
     def project_inputs(self, x: Tensor) -> Tensor:

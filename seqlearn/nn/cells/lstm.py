@@ -8,7 +8,12 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import FusedMode, check_step_input
+from seqlearn.nn.cells.base import (
+    FusedMode,
+    check_batch_size,
+    check_step_input,
+    check_step_state,
+)
 from seqlearn.nn.cells.gated import GatedCell
 
 __all__ = ["LSTMCell", "LSTMState"]
@@ -21,10 +26,33 @@ class LSTMState(NamedTuple):
         - ``h``: ``(B, H)``, the hidden state (also the cell's output); ``(B, P)`` for a
           cell with ``proj_size = P``.
         - ``c``: ``(B, H)``, the memory cell.
+
+    Example:
+        >>> import torch
+        >>> cell = LSTMCell(3, 4)
+        >>> state = cell.initial_state(2)
+        >>> state.h.shape, state.c.shape
+        (torch.Size([2, 4]), torch.Size([2, 4]))
+        >>> y, state = cell(torch.randn(2, 3), state)
+        >>> torch.equal(y, state.h)
+        True
     """
 
     h: Tensor
     c: Tensor
+
+
+def check_lstm_state(state: object, batch_size: int, output_size: int, hidden_size: int) -> None:
+    """Check an LSTM step's state: an :class:`LSTMState` of ``(B, O)`` and ``(B, H)`` tensors.
+
+    Raises:
+        TypeError: If ``state`` is not an :class:`LSTMState` of floating point tensors.
+        ValueError: If ``state.h`` is not ``(B, O)`` or ``state.c`` not ``(B, H)``.
+    """
+    if not isinstance(state, LSTMState):
+        raise TypeError(f"expected state as an LSTMState(h, c), got {type(state).__name__}")
+    check_step_state("state.h", state.h, batch_size, output_size)
+    check_step_state("state.c", state.c, batch_size, hidden_size)
 
 
 @final
@@ -92,6 +120,7 @@ class LSTMCell(GatedCell[LSTMState]):
     @override
     def forward(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         check_step_input(self, x)
+        check_lstm_state(state, x.size(0), self.output_size, self.hidden_size)
         if self.weight_hr is None:
             h, c = torch.lstm_cell(x, (state.h, state.c), *self.fused_weights())
             return h, LSTMState(h, c)
@@ -113,6 +142,7 @@ class LSTMCell(GatedCell[LSTMState]):
         dtype: torch.dtype | None = None,
     ) -> LSTMState:
         device, dtype = self._like_parameters(device, dtype)
+        batch_size = check_batch_size(batch_size)
         h = torch.zeros(batch_size, self.output_size, device=device, dtype=dtype)  # (B, O)
         return LSTMState(h, self._zeros(batch_size, device, dtype))
 

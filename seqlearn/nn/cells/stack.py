@@ -99,11 +99,23 @@ class StackedCell(Cell[StackState]):
 
     @property
     def layers(self) -> list[Cell[Any]]:
-        """The stacked cells, bottom first."""
+        """The stacked cells, bottom first.
+
+        Example:
+            >>> from seqlearn.nn import GRUCell, LSTMCell
+            >>> stack = StackedCell([GRUCell(3, 8), LSTMCell(8, 4)])
+            >>> [type(cell).__name__ for cell in stack.layers]
+            ['GRUCell', 'LSTMCell']
+        """
         return list(self.cells)  # type: ignore[arg-type]
 
     @override
     def forward(self, x: Tensor, state: StackState) -> tuple[Tensor, StackState]:
+        if not isinstance(state, tuple):
+            raise TypeError(
+                f"expected state as a tuple of {len(self.cells)} cell states, "
+                f"got {type(state).__name__}"
+            )
         if len(state) != len(self.cells):
             raise ValueError(
                 f"expected a state for each of {len(self.cells)} cells, got {len(state)}"

@@ -1,0 +1,38 @@
+"""Type checks of plain arguments, shared by the subpackages (private).
+
+Each check raises a :class:`TypeError` naming the argument and the value received, so a
+float where an int belongs (``batch_size=2.5``, ``eos_id=3.0``) fails at the call rather
+than being truncated or failing deep inside torch. Range checks stay with the callers,
+whose messages say what range they expect.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+__all__ = ["check_int", "check_real"]
+
+
+def check_int(name: str, value: object) -> int:
+    """``value`` as an ``int``; anything usable as an index (a NumPy integer) counts.
+
+    Raises:
+        TypeError: If ``value`` is a bool or not an integer, naming ``name``.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r}") from None
+
+
+def check_real(name: str, value: object) -> None:
+    """Check that ``value`` is a real number (an int or a float, not a bool).
+
+    Raises:
+        TypeError: If it is not, naming ``name``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
