@@ -176,13 +176,15 @@ def efficiency_lines(
             f"torch.mm on {size} x {size} {name} matrices, best of {repeats}: "
             f"{rate / 1e9:.1f} GFLOP/s"
         )
+    compared = torch.bfloat16 if device.type == "cuda" else torch.float32
+    name = str(compared).removeprefix("torch.")
     lines.append(
-        f"efficiency: {achieved / rates[torch.float32]:.3f} of the float32 matmul rate "
-        f"({achieved / rates[torch.float32]:.1%})"
+        f"efficiency: {achieved / rates[compared]:.3f} of the {name} matmul rate "
+        f"({achieved / rates[compared]:.1%})"
     )
     if device.type == "cuda":
         lines.append(
-            "  the examples expose no mixed-precision flag: training ran in float32, so the "
-            "float32 rate is the one compared (bfloat16 shown for reference)"
+            "  on CUDA the example trains with --mixed-precision (bfloat16 autocast), so the "
+            "bfloat16 rate is the one compared (float32 shown for reference)"
         )
     return [part for line in lines for part in wrap(line, "", "    ")]

@@ -94,6 +94,8 @@ def run_script(script: Path, flags: list[str], log: Path, settings: Settings) ->
 def run_example(name: str, flags: list[str], folder: Path, settings: Settings) -> dict[str, Any]:
     """Train ``examples/<name>.py`` into ``folder``; its metrics, with ``wall_seconds``."""
     flags = [*flags, "--seed", str(settings.seed), "--device", settings.device]
+    if settings.device == "cuda" and "--lecture" not in flags:
+        flags.append("--mixed-precision")  # seqlearn's side: bfloat16 autocast where it helps
     flags += ["--no-progress", "--out", str(folder)]
     wall = run_script(EXAMPLES / f"{name}.py", flags, folder.with_suffix(".log"), settings)
     metrics: dict[str, Any] = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))

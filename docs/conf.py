@@ -11,9 +11,11 @@ import doctest
 import importlib
 import inspect
 import io
+import os
 import pkgutil
 import re
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +52,36 @@ exclude_patterns = ["_build", "_inventories"]
 # building. Python's comes from a file in docs/_inventories/: the objects.inv of Debian's
 # python3.11-doc package, unmodified (README.txt there says how to get it again, and
 # PSF-LICENSE.txt is the licence it is distributed under). Neither PyPI nor Debian ships
-# an inventory of PyTorch's or NumPy's documentation, and none is made up here, so their
-# names (torch.Tensor, torch.nn.Module, numpy.ndarray, ...) stay plain text: the rules
-# below exempt them, and nothing else, from nitpicky's check. The type variables of the
+# an inventory of PyTorch's or NumPy's documentation, and none is made up here: their
+# inventories are used when the building machine can reach them (a documentation host, a
+# developer's machine), and left out, without a warning, where it cannot (CI). Either way
+# their names (torch.Tensor, torch.nn.Module, numpy.ndarray, ...) are exempt from
+# nitpicky's check by the rules below, and nothing else is. The type variables of the
 # generic classes (StateT, BatchT, ...) have no pages of their own either.
 nitpicky = True
-intersphinx_mapping = {
+intersphinx_mapping: dict[str, tuple[str, str | None]] = {
     "python": ("https://docs.python.org/3.11", "_inventories/python-3.11.inv"),
 }
+ONLINE_INVENTORIES = {
+    "torch": "https://pytorch.org/docs/stable",
+    "numpy": "https://numpy.org/doc/stable",
+}
+
+
+def _reachable(url: str, timeout: float = 5.0) -> bool:
+    """Whether ``url``'s objects.inv answers; ``SEQLEARN_DOCS_OFFLINE=1`` skips the try."""
+    if os.environ.get("SEQLEARN_DOCS_OFFLINE"):
+        return False
+    try:
+        with urllib.request.urlopen(f"{url}/objects.inv", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+for _name, _url in ONLINE_INVENTORIES.items():
+    if _reachable(_url):
+        intersphinx_mapping[_name] = (_url, None)
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|numpy)(\..*)?"),
     (r"py:class", r"Tensor"),  # torch.Tensor, as the annotations name it

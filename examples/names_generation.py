@@ -52,7 +52,7 @@ from seqlearn.decode import (
 )
 from seqlearn.nn import Cell, ConditionalLM, ElmanCell, GRUCell, LSTMCell, StackedCell
 from seqlearn.tokenize import CharTokenizer
-from seqlearn.train import LearningRateScheduler, Trainer, next_token_loss
+from seqlearn.train import LearningRateScheduler, Trainer, next_token_loss, resolve_device
 from seqlearn.train import distributed as processes
 
 CELLS = {"elman": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
@@ -122,9 +122,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
     )
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="train in bfloat16 autocast (CUDA devices only)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_decoding_flags(parser)
     args = parser.parse_args(argv)
+    if args.mixed_precision and resolve_device(args.device).type != "cuda":
+        parser.error(f"--mixed-precision needs a CUDA device, got --device {args.device}")
     check_decoding_flags(parser, args)
     return args
 
@@ -408,6 +415,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress=not args.no_progress,
         seed=args.seed,
         device=args.device,
+        mixed_precision=args.mixed_precision,
     )
     say(
         f"seqlearn {seqlearn.__version__}: {len(names)} names, {len(names.categories)} "

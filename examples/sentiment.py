@@ -66,6 +66,7 @@ from seqlearn.train import (
     Trainer,
     classification_loss,
     find_divergent_lr,
+    resolve_device,
 )
 
 Examples = list[tuple[list[int], int]]
@@ -168,8 +169,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
     )
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="train in bfloat16 autocast (CUDA devices only)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
+    if args.mixed_precision and resolve_device(args.device).type != "cuda":
+        parser.error(f"--mixed-precision needs a CUDA device, got --device {args.device}")
     if args.epochs is None:
         args.epochs = 5
     if args.batch_size is None:
@@ -473,6 +481,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress=not args.no_progress,
         seed=args.seed,
         device=args.device,
+        mixed_precision=args.mixed_precision,
     )
     history = trainer.fit(train, epochs=args.epochs, valid_batches=valid)  # logs each epoch
     metrics.update(

@@ -184,3 +184,13 @@ def test_bad_decoding_flags_are_usage_errors(
             parse(flags)
         assert raised.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_mixed_precision_needs_cuda() -> None:
+    result = subprocess.run(
+        [sys.executable, str(NAMES_GENERATION), "--mixed-precision", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "--mixed-precision needs a CUDA device" in result.stderr

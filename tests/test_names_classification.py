@@ -151,3 +151,13 @@ def test_user_categories_folder(tmp_path: Path, example: dict[str, Any]) -> None
         check=True,
     )
     assert len(result.stdout.splitlines()) == 4  # the name, then three categories
+
+
+def test_mixed_precision_needs_cuda() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--mixed-precision", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "--mixed-precision needs a CUDA device" in result.stderr

@@ -94,7 +94,7 @@ def test_help_lists_every_flag() -> None:
     for flag in [
         "--data-dir", "--train", "--valid", "--test", "--submission", "--glove", "--lecture",
         "--lr-grid", "--epochs", "--seed", "--hidden-size", "--batch-size", "--lr", "--out",
-        "--no-progress", "--device", "--freeze-vectors",
+        "--no-progress", "--device", "--freeze-vectors", "--mixed-precision",
     ]:  # fmt: skip
         assert flag in text
 
@@ -166,6 +166,7 @@ def test_sst_trees_are_accepted(
         (["--submission", "x.csv"], "--submission needs --test"),
         (["--lr-grid", "0.1"], "--lr-grid needs --lecture"),
         (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--mixed-precision", "--device", "cpu"], "--mixed-precision needs a CUDA device"),
     ],
 )
 def test_bad_flags_are_refused(
