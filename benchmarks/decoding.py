@@ -14,7 +14,8 @@ epochs, or loaded with ``--model DIR`` from a folder the example wrote) generate
 * seqlearn's batched ``sample`` and ``greedy``: all names in one call, one ``model.step``
   per time step for the rows still going;
 * the floor: the very ``model.step`` calls that batched sampling made (same batch sizes,
-  same number), timed alone, with no decoding around them;
+  same number, each taking the state the previous call returned), timed alone, with no
+  decoding around them;
 * the time ``tokenizer.decode`` takes to turn the sampled ids into text, which the batched
   decoders leave to the caller (the loops build their text as they go);
 * seqlearn's ``beam_search`` at widths 1, 4 and 16 (the best hypothesis of each prompt).
@@ -222,19 +223,24 @@ class Recorder:
 
 
 def floor_run(model: ConditionalLM[Any], sizes: list[int]) -> Callable[[], None]:
-    """``model.step`` calls of the given batch sizes alone, their inputs made beforehand."""
+    """``model.step`` calls of the given batch sizes alone, their tokens made beforehand.
+
+    Each call takes the state the previous call returned (its first ``n`` rows, a view), as
+    any decoder must, so the floor pays the model's own memory traffic and nothing else.
+    """
     generator = torch.Generator().manual_seed(0)
     device = model.head.weight.device
     largest = max(sizes)
     categories = torch.randint(model.num_categories, (largest,), generator=generator)
     tokens = torch.randint(model.vocab_size, (largest,), generator=generator).to(device)
-    state = model.initial_state(categories.to(device))
-    inputs = [(tokens[:n], map_state(partial(first_rows, n=n), state)) for n in sizes]
+    steps = [tokens[:n] for n in sizes]
 
     def run() -> None:
+        state = model.initial_state(categories.to(device))
         with torch.inference_mode():
-            for step_tokens, step_state in inputs:
-                model.step(step_tokens, step_state)
+            for step_tokens in steps:
+                state = map_state(partial(first_rows, n=len(step_tokens)), state)
+                _, state = model.step(step_tokens, state)
         if device.type == "cuda":
             torch.cuda.synchronize()
 

@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial, reduce
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import NamedTuple
 
 import torch
@@ -75,7 +75,9 @@ def check_prompts(
             f"expected one prefix per row of the state (batch size {first.shape[0]}), "
             f"got len(prefixes) = {rows}"
         )
-    checked = [_prefix_ids(prefix, row) for row, prefix in enumerate(prefixes)]
+    checked = _plain_int_lists(prefixes)
+    if checked is None:  # something else than lists of plain ints: check item by item
+        checked = [_prefix_ids(prefix, row) for row, prefix in enumerate(prefixes)]
     lengths = [len(prefix) for prefix in checked]
     if bos_id is None and 0 in lengths:
         raise ValueError(f"prefixes[{lengths.index(0)}] is empty; an empty prefix needs a bos_id")
@@ -105,6 +107,16 @@ def check_prompts(
         prefix_lengths=lengths,
         rows=checked,
     )
+
+
+def _plain_int_lists(prefixes: object) -> list[list[int]] | None:
+    """``prefixes`` itself when it is a list of lists of plain ints (the common case, checked
+    at C speed), else ``None``."""
+    if type(prefixes) is not list or not all(type(prefix) is list for prefix in prefixes):
+        return None
+    if not all(type(token) is int for token in chain.from_iterable(prefixes)):
+        return None
+    return prefixes
 
 
 def _prefix_ids(prefix: object, row: int) -> list[int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Literal, NamedTuple
 
 from torch import Tensor
@@ -78,12 +80,41 @@ def build_generation(
 ) -> Generation:
     """Turn the decoders' tensors into a :class:`Generation` (private to the package).
 
+    The result holds several Python lists per sequence, tens of thousands for a large
+    batch; Python's cyclic garbage collector, which would otherwise scan every live object
+    several times while they are made, is paused while they are built (and restored after,
+    as it was). None of these lists can form a cycle.
+
     Shape:
         - prefixes: ``R`` prefixes, one per sequence.
         - new, token_logprobs: ``(R, M)``, the generated tokens and their log-probabilities
           (EOS's at position ``lengths[r]`` where ``finished[r]``).
         - lengths, finished, logprobs: ``(R,)``.
     """
+    with _collector_paused():
+        return _build(prefixes, new, lengths, finished, token_logprobs, logprobs, decode)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(
+    prefixes: Sequence[Sequence[int]],
+    new: Tensor,
+    lengths: Tensor,
+    finished: Tensor,
+    token_logprobs: Tensor,
+    logprobs: Tensor,
+    decode: Decode | None,
+) -> Generation:
     counts = lengths.tolist()
     ended = finished.tolist()
     width = max((count + end for count, end in zip(counts, ended)), default=0)
