@@ -14,7 +14,6 @@ Imported by ``benchmarks/report.py``; never by the package.
 
 from __future__ import annotations
 
-import runpy
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from _report_compare import wrap
 from torch.utils.flop_counter import FlopCounterMode
 
+import seqlearn
 from seqlearn.data import load_names, stratified_split
 from seqlearn.data.batching import NextTokenBatch, collate_next_token
 from seqlearn.nn import ConditionalLM
@@ -139,8 +139,8 @@ def efficiency_lines(
         device: Where the run trained, and where ``torch.mm`` is timed.
         quick: Smaller matrices and fewer repeats.
     """
-    example: dict[str, Any] = runpy.run_path(str(ROOT / "examples" / "names_generation.py"))
-    model, tokenizer, _ = example["load_trained"](model_folder)
+    generator = seqlearn.load(model_folder)
+    model, tokenizer = generator.model, generator.tokenizer
     sizes = model_sizes(model)
     inputs, hidden, vocab = sizes
     per_character = training_flops_per_character(*sizes)

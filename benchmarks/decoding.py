@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor
 
+import seqlearn
 from seqlearn.data import load_names
 from seqlearn.decode import Generation, beam_search, greedy, sample
 from seqlearn.nn import ConditionalLM
@@ -104,8 +105,8 @@ def trained_model(args: argparse.Namespace) -> tuple[ConditionalLM[Any], CharTok
             flags += ["--data-dir", str(args.data_dir)]
         print(f"training a names generator for {args.epochs} epochs ...", flush=True)
         example["main"](flags)
-    model, tokenizer, _ = example["load_trained"](folder)
-    return model.to(args.device), tokenizer
+    generator = seqlearn.load(folder, device=args.device)
+    return generator.model, generator.tokenizer
 
 
 def draw_prompts(args: argparse.Namespace, count: int) -> Prompts:

@@ -25,6 +25,7 @@ SUBPACKAGES = [
     "seqlearn.nn",
     "seqlearn.train",
     "seqlearn.decode",
+    "seqlearn.artifacts",
 ]
 DIRECTIVE = re.compile(r"^\.\. (currentmodule|auto\w+)::\s*(\S+)\s*$")
 

@@ -88,8 +88,12 @@ nitpick_ignore_regex = [
     (r"py:class", r"typing_extensions\.\w+"),  # typing_extensions has no inventory either
     (
         r"py:(class|obj)",
-        r"(seqlearn\.[\w.]+\.)?(StateT|ForwardStateT|BackwardStateT|BatchT|ModelT)(_contra)?",
+        r"(seqlearn\.[\w.]+\.)?(StateT|ForwardStateT|BackwardStateT|BatchT|ModelT|TokenizerT|T)(_contra)?",
     ),
+    # Annotations of NamedTuple fields reach autodoc as the strings written in the module
+    # ("nn.Module" for torch.nn.Module, "Path" for pathlib.Path).
+    (r"py:class", r"nn\.\w+"),
+    (r"py:class", r"Path"),
 ]
 
 # -- autodoc and napoleon (Google style) --------------------------------------------------
@@ -123,6 +127,7 @@ PACKAGES = [
     "seqlearn.nn",
     "seqlearn.train",
     "seqlearn.decode",
+    "seqlearn.artifacts",
 ]
 
 

@@ -2,9 +2,9 @@
 
 Trains a character-level classifier that reads a name and predicts its language (18
 languages, 20,074 surnames), holds out a seeded, stratified 20% of each language, reports
-training and validation accuracy after every epoch, and writes ``metrics.json``, a
-confusion matrix, the model, its tokenizer, the categories and the model's configuration
-into ``--out``.
+training and validation accuracy after every epoch, and writes the trained model into
+``--out`` as an artifact folder that ``seqlearn.load`` reads (``config.json``,
+``model.safetensors``, ``tokenizer.json``), with ``metrics.json`` and a confusion matrix.
 
 ``--lecture`` reproduces the exercise: the lecture's ``RNNForClassification``, plain SGD,
 the divergent learning rate found by training a whole epoch per candidate rate, then 5
@@ -13,8 +13,9 @@ embeddings, max-pooled over time, with AdamW under a one-cycle schedule.
 
 Any folder of ``<category>.txt`` files (one text a line) works through
 ``--categories-dir``. After training, ``python examples/names_classification.py predict
---out DIR NAME [NAME ...]`` prints the three likeliest categories of each name. The
-training script also runs under ``torchrun --nproc_per_node=N``.
+--out DIR NAME [NAME ...]`` loads the folder with ``seqlearn.load`` and prints the three
+likeliest categories of each name. The training script also runs under ``torchrun
+--nproc_per_node=N``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import seqlearn
+from seqlearn.artifacts import TextClassifier, UnencodableTextError
 from seqlearn.data import (
     LabeledTexts,
     LengthBucketSampler,
@@ -187,28 +189,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
         return super()._get_help_string(action)
 
 
-def model_config(args: argparse.Namespace, vocab_size: int, num_classes: int) -> dict[str, Any]:
-    """What :func:`build_model` needs, saved as ``config.json`` so ``predict`` can rebuild."""
-    config: dict[str, Any] = {
-        "model": "lecture" if args.lecture else "bigru",
-        "vocab_size": vocab_size,
-        "num_classes": num_classes,
-        "hidden_size": args.hidden_size,
-    }
-    if not args.lecture:
-        config.update(embedding_dim=args.embedding_dim, dropout=args.dropout)
-    return config
-
-
-def build_model(config: dict[str, Any], seed: int = 0) -> SequenceClassifier:
+def build_model(args: argparse.Namespace, vocab_size: int, num_classes: int) -> nn.Module:
     """The lecture's classifier, or a bidirectional GRU over embeddings, max-pooled."""
-    generator = torch.Generator().manual_seed(seed)
-    vocab_size, num_classes = config["vocab_size"], config["num_classes"]
-    if config["model"] == "lecture":
-        return lecture_classifier(
-            vocab_size, num_classes, config["hidden_size"], generator=generator
-        )
-    embedding_dim, hidden_size = config["embedding_dim"], config["hidden_size"]
+    generator = torch.Generator().manual_seed(args.seed)
+    if args.lecture:
+        return lecture_classifier(vocab_size, num_classes, args.hidden_size, generator=generator)
+    embedding_dim, hidden_size = args.embedding_dim, args.hidden_size
     encoder = Bidirectional(
         GRUCell(embedding_dim, hidden_size, generator=generator),
         GRUCell(embedding_dim, hidden_size, generator=generator),
@@ -219,8 +205,7 @@ def build_model(config: dict[str, Any], seed: int = 0) -> SequenceClassifier:
         num_classes=num_classes,
         embedding_dim=embedding_dim,
         pooling=max_pool,  # (B, T, 2H) -> (B, 2H): the strongest feature at any letter
-        dropout=config["dropout"],
-        hidden_size=encoder.output_size,
+        dropout=args.dropout,
         generator=generator,
     )
 
@@ -349,8 +334,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     valid_examples = encode(texts, valid_idx, tokenizer)
     train = loader(train_examples, args.batch_size, shuffle=True)
     valid = loader(valid_examples, 512, shuffle=False)
-    config = model_config(args, len(tokenizer), len(texts.categories))
-    model = build_model(config, args.seed)
+    model = build_model(args, len(tokenizer), len(texts.categories))
     say(
         f"seqlearn {seqlearn.__version__}: {len(texts)} texts, {len(texts.categories)} "
         f"categories, {len(train_examples)} train / {len(valid_examples)} held out; "
@@ -404,7 +388,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         counts = confusion_matrix(
             model, loader(valid_examples, 512, shuffle=False, shard=False), len(texts.categories)
         )
-        save(args.out, model, tokenizer, texts.categories, config, metrics, counts)
+        classifier = TextClassifier(model, tokenizer, texts.categories)
+        save(args.out, classifier, metrics, counts)
     if processes.is_distributed():
         torch.distributed.destroy_process_group()
     return metrics
@@ -417,28 +402,18 @@ def say(text: str) -> None:
 
 
 def save(
-    out: Path,
-    model: nn.Module,
-    tokenizer: CharTokenizer,
-    categories: list[str],
-    config: dict[str, Any],
-    metrics: dict[str, Any],
-    counts: torch.Tensor,
+    out: Path, classifier: TextClassifier, metrics: dict[str, Any], counts: torch.Tensor
 ) -> None:
-    """Write the metrics, the confusion matrix, the model and what rebuilds it."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the model as an artifact folder, with the metrics and the confusion matrix."""
+    classifier.save(out, metadata={"metrics": metrics})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    confusion = {"categories": categories, "counts": counts.tolist()}
+    confusion = {"categories": classifier.labels, "counts": counts.tolist()}
     (out / "confusion.json").write_text(json.dumps(confusion), encoding="utf-8")
-    torch.save(model.state_dict(), out / "model.pt")
-    tokenizer.save(out / "tokenizer.json")
-    (out / "categories.json").write_text(json.dumps(categories), encoding="utf-8")
-    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    written = "metrics.json, confusion.json, model.pt, tokenizer.json, categories.json, config.json"
-    if plot_confusion(counts, categories, out / "confusion.png"):
+    written = "config.json, model.safetensors, tokenizer.json, metrics.json, confusion.json"
+    if plot_confusion(counts, classifier.labels, out / "confusion.png"):
         written += ", confusion.png"
     else:
-        print("matplotlib is missing (pip install 'seqlearn[plot]'): confusion.png skipped")
+        print("matplotlib is missing (pip install -e '.[plot]'): confusion.png skipped")
     print(f"\nwrote {written} to {out}")
 
 
@@ -460,35 +435,24 @@ def parse_predict_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_trained(out: Path) -> tuple[SequenceClassifier, CharTokenizer, list[str]]:
-    """The model, tokenizer and categories that :func:`save` wrote into ``out``."""
-    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    model = build_model(config)
-    model.load_state_dict(torch.load(out / "model.pt", weights_only=True))
-    model.eval()
-    tokenizer = CharTokenizer.load(out / "tokenizer.json")
-    categories: list[str] = json.loads((out / "categories.json").read_text(encoding="utf-8"))
-    return model, tokenizer, categories
-
-
 def predict(argv: list[str]) -> dict[str, list[tuple[str, float]]]:
     """Print and return the top categories of each name given on the command line."""
     args = parse_predict_args(argv)
-    model, tokenizer, categories = load_trained(args.out)
+    classifier = seqlearn.load(args.out)
+    if not isinstance(classifier, TextClassifier):
+        raise SystemExit(f"{args.out} holds a {classifier.task} model, not a classifier")
+    names = list(args.names)
+    try:
+        predictions = classifier.predict(names, top_k=min(args.top, len(classifier.labels)))
+    except UnencodableTextError as error:  # say which, then predict the others
+        print(error)
+        names = [name for i, name in enumerate(names) if i not in set(error.indices)]
+        predictions = classifier.predict(names, top_k=min(args.top, len(classifier.labels)))
     results: dict[str, list[tuple[str, float]]] = {}
-    for name in args.names:
-        ids = tokenizer.encode(name)
-        if not ids:
-            print(f"{name}: no letter of the model's alphabet; skipped")
-            continue
-        with torch.inference_mode():
-            logits = model(torch.tensor([ids]), torch.tensor([len(ids)]))  # (1, C)
-        probabilities, labels = logits.softmax(dim=-1)[0].topk(min(args.top, len(categories)))
-        results[name] = [
-            (categories[label], float(p)) for p, label in zip(probabilities, labels.tolist())
-        ]
-        print(name)
-        for category, p in results[name]:
+    for prediction in predictions:
+        results[prediction.text] = list(zip(prediction.labels, prediction.probabilities))
+        print(prediction.text)
+        for category, p in results[prediction.text]:
             print(f"  {p:.3f}  {category}")
     return results
 

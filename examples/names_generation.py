@@ -3,7 +3,9 @@
 Trains a conditional character-level model P(name | language) on the names data (18
 languages, 20,074 surnames), reports the held-out negative log-likelihood on a stratified
 20% split after every epoch, prints names generated for several languages and start
-letters, and writes ``metrics.json``, the model and its tokenizer into ``--out``.
+letters, and writes the trained model into ``--out`` as an artifact folder that
+``seqlearn.load`` reads (``config.json``, ``model.safetensors``, ``tokenizer.json``), with
+``metrics.json``.
 
 Held-out NLL is measured as the lecture sets the task: given the language and a name's
 first letter, the model predicts the 2nd to last letters and then EOS; the figure is the
@@ -11,8 +13,9 @@ mean over all those predicted characters of all held-out names, in nats.
 
 The printed names are decoded greedily, by sampling (with temperature, top-k and top-p),
 or by beam search (``--strategy``). After training, ``python examples/names_generation.py
-generate --out DIR [LANGUAGE ...]`` loads the saved model and prints names for the given
-languages and start letters, with the same decoding flags, without retraining.
+generate --out DIR [LANGUAGE ...]`` loads the folder with ``seqlearn.load`` and prints
+names for the given languages and start letters, with the same decoding flags, without
+retraining.
 
 Run ``python examples/names_generation.py --help`` for the flags. The same script trains
 in several processes under ``torchrun --nproc_per_node=N examples/names_generation.py``.
@@ -32,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import seqlearn
+from seqlearn.artifacts import TextGenerator
 from seqlearn.data import (
     LabeledTexts,
     LengthBucketSampler,
@@ -40,16 +44,7 @@ from seqlearn.data import (
     load_names,
     stratified_split,
 )
-from seqlearn.decode import (
-    Generation,
-    LogitsProcessor,
-    Temperature,
-    TopK,
-    TopP,
-    beam_search,
-    greedy,
-    sample,
-)
+from seqlearn.decode import LogitsProcessor, Temperature, TopK, TopP
 from seqlearn.nn import Cell, ConditionalLM, ElmanCell, GRUCell, LSTMCell, StackedCell
 from seqlearn.tokenize import CharTokenizer
 from seqlearn.train import LearningRateScheduler, Trainer, next_token_loss, resolve_device
@@ -217,38 +212,25 @@ def sampling_processors(args: argparse.Namespace) -> list[LogitsProcessor]:
     return processors
 
 
-def model_config(args: argparse.Namespace, vocab_size: int, num_categories: int) -> dict[str, Any]:
-    """What :func:`build_model` needs, saved as ``config.json`` so ``generate`` can rebuild."""
-    return {
-        "cell": args.cell,
-        "vocab_size": vocab_size,
-        "num_categories": num_categories,
-        "hidden_size": args.hidden_size,
-        "num_layers": args.num_layers,
-        "embedding_dim": args.embedding_dim,
-        "dropout": args.dropout,
-    }
-
-
-def build_model(config: dict[str, Any], seed: int = 0) -> ConditionalLM[Any]:
-    """The conditional generator that ``config`` (from :func:`model_config`) describes."""
-    generator = torch.Generator().manual_seed(seed)
-    vocab_size, num_categories = config["vocab_size"], config["num_categories"]
-    hidden_size, dropout = config["hidden_size"], config["dropout"]
-    embedding_dim = config["embedding_dim"] or None
+def build_model(
+    args: argparse.Namespace, vocab_size: int, num_categories: int
+) -> ConditionalLM[Any]:
+    """The conditional generator that the flags describe."""
+    generator = torch.Generator().manual_seed(args.seed)
+    embedding_dim = args.embedding_dim or None
     input_size = num_categories + (embedding_dim or vocab_size)
-    kind = CELLS[config["cell"]]
+    kind = CELLS[args.cell]
     cells: list[Cell[Any]] = []
-    for depth in range(config["num_layers"]):
-        size = input_size if depth == 0 else hidden_size
-        cells.append(kind(size, hidden_size, generator=generator))
-    cell = cells[0] if len(cells) == 1 else StackedCell(cells, dropout=dropout)
+    for depth in range(args.num_layers):
+        size = input_size if depth == 0 else args.hidden_size
+        cells.append(kind(size, args.hidden_size, generator=generator))
+    cell = cells[0] if len(cells) == 1 else StackedCell(cells, dropout=args.dropout)
     return ConditionalLM(
         cell,
         vocab_size=vocab_size,
         num_categories=num_categories,
         embedding_dim=embedding_dim,
-        dropout=dropout,
+        dropout=args.dropout,
         generator=generator,
     )
 
@@ -296,33 +278,35 @@ def start_processes() -> None:
 
 
 def show_samples(
-    model: ConditionalLM[Any],
-    tokenizer: CharTokenizer,
-    categories: list[str],
-    languages: list[str],
-    args: argparse.Namespace,
+    generator: TextGenerator, languages: list[str], args: argparse.Namespace
 ) -> dict[str, list[str]]:
     """Print and return names for each language and start, decoded as the flags ask.
 
     Without ``--strategy``: a greedy and a sampled name for each start, side by side.
     """
-    rows = [(language, start) for language in languages for start in args.start]
-    state = model.initial_state(torch.tensor([categories.index(lang) for lang, _ in rows]))
-    prefixes = [tokenizer.encode(start) for _, start in rows]
-    for (_, start), prefix in zip(rows, prefixes):
-        if not prefix:
-            raise SystemExit(f"--start {start!r} has no letter of the model's alphabet")
     if args.strategy is None:
         strategies = ["greedy", "sample"]
         title = f"greedy / {describe('sample', args)}"
     else:
         strategies, title = [args.strategy], describe(args.strategy, args)
-    outputs = [decode(strategy, model, state, prefixes, tokenizer, args) for strategy in strategies]
     shown: dict[str, list[str]] = {language: [] for language in languages}
-    for row, (language, _) in enumerate(rows):
-        for output in outputs:
-            per_row = len(output.tokens) // len(rows)  # num_samples draws or hypotheses
-            shown[language].extend((output.texts or [])[row * per_row : (row + 1) * per_row])
+    for row, (language, start) in enumerate((lang, s) for lang in languages for s in args.start):
+        for strategy in strategies:
+            n = 1 if args.strategy is None or strategy == "greedy" else args.num_samples
+            try:
+                shown[language] += generator.generate(
+                    language,
+                    n=n,
+                    prefix=start,
+                    strategy=strategy,  # type: ignore[arg-type]
+                    max_length=MAX_LENGTH,
+                    temperature=args.temperature,
+                    processors=sampling_processors(args) if strategy == "sample" else [],
+                    beam_width=args.beam_width,
+                    seed=args.seed + row,
+                )
+            except ValueError as error:  # a start the alphabet cannot encode
+                raise SystemExit(f"--start {start!r}: {error}") from error
     print(f"\nnames ({title}):")
     for language, names in shown.items():
         print(f"  {language:<10} " + ", ".join(names))
@@ -340,43 +324,6 @@ def describe(strategy: str, args: argparse.Namespace) -> str:
     options += [f"top-p {args.top_p}"] * (args.top_p is not None)
     drawn = f", {args.num_samples} per start" if args.strategy == "sample" else ""
     return f"sampled at {', '.join(options)}{drawn}"
-
-
-def decode(
-    strategy: str,
-    model: ConditionalLM[Any],
-    state: Any,
-    prefixes: list[list[int]],
-    tokenizer: CharTokenizer,
-    args: argparse.Namespace,
-) -> Generation:
-    """Continue each prefix with ``strategy``; the texts are filled in."""
-    options: dict[str, Any] = {
-        "eos_id": tokenizer.eos_id,
-        "max_new_tokens": MAX_LENGTH,
-        "decode": tokenizer.decode,
-    }
-    if strategy == "greedy":
-        return greedy(model, state, prefixes, **options)
-    if strategy == "beam":
-        return beam_search(
-            model,
-            state,
-            prefixes,
-            beam_width=args.beam_width,
-            num_return_sequences=args.num_samples if args.strategy == "beam" else 1,
-            **options,
-        )
-    return sample(
-        model,
-        state,
-        prefixes,
-        temperature=args.temperature,
-        processors=sampling_processors(args),
-        num_samples=args.num_samples if args.strategy == "sample" else 1,
-        generator=torch.Generator(model.head.weight.device).manual_seed(args.seed),
-        **options,
-    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -397,8 +344,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         shuffle=True,
     )
     valid = loader(encode(names, valid_idx, tokenizer), 512, collate, shuffle=False)
-    config = model_config(args, len(tokenizer), len(names.categories))
-    model = build_model(config, args.seed)
+    model = build_model(args, len(tokenizer), len(names.categories))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     callbacks = []
     if args.lr_schedule == "one-cycle":
@@ -435,9 +381,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "config": {key: str(value) for key, value in vars(args).items()},
     }
     if processes.is_main_process():
+        generator = TextGenerator(model, tokenizer, names.categories)
         languages = [name for name in SHOWN_LANGUAGES if name in names.categories]
-        metrics["samples"] = show_samples(model, tokenizer, names.categories, languages, args)
-        save(args.out, model, tokenizer, names.categories, config, metrics)
+        metrics["samples"] = show_samples(generator, languages, args)
+        save(args.out, generator, metrics)
     if processes.is_distributed():
         torch.distributed.destroy_process_group()
     return metrics
@@ -449,25 +396,11 @@ def say(text: str) -> None:
         print(text)
 
 
-def save(
-    out: Path,
-    model: ConditionalLM[Any],
-    tokenizer: CharTokenizer,
-    categories: list[str],
-    config: dict[str, Any],
-    metrics: dict[str, Any],
-) -> None:
-    """Write metrics.json, model.pt (a state dict), tokenizer.json, categories.json and
-    config.json (what rebuilds the model)."""
-    out.mkdir(parents=True, exist_ok=True)
+def save(out: Path, generator: TextGenerator, metrics: dict[str, Any]) -> None:
+    """Write the model as an artifact folder, with metrics.json beside it."""
+    generator.save(out, metadata={"metrics": metrics})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    torch.save(model.state_dict(), out / "model.pt")
-    tokenizer.save(out / "tokenizer.json")
-    (out / "categories.json").write_text(json.dumps(categories), encoding="utf-8")
-    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    print(
-        f"\nwrote metrics.json, model.pt, tokenizer.json, categories.json and config.json to {out}"
-    )
+    print(f"\nwrote config.json, model.safetensors, tokenizer.json and metrics.json to {out}")
 
 
 def parse_generate_args(argv: list[str]) -> argparse.Namespace:
@@ -496,38 +429,17 @@ def parse_generate_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def load_trained(out: Path) -> tuple[ConditionalLM[Any], CharTokenizer, list[str]]:
-    """The model (on the CPU, in eval mode), tokenizer and languages saved in ``out``."""
-    config_path = out / "config.json"
-    if config_path.is_file():
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    else:  # a run from before config.json: rebuild from the flags in metrics.json
-        flags = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["config"]
-        config = {
-            "cell": flags["cell"],
-            "hidden_size": int(flags["hidden_size"]),
-            "num_layers": int(flags["num_layers"]),
-            "embedding_dim": int(flags["embedding_dim"]),
-            "dropout": float(flags["dropout"]),
-        }
-    tokenizer = CharTokenizer.load(out / "tokenizer.json")
-    categories: list[str] = json.loads((out / "categories.json").read_text(encoding="utf-8"))
-    config.update(vocab_size=len(tokenizer), num_categories=len(categories))
-    model = build_model(config)
-    model.load_state_dict(torch.load(out / "model.pt", map_location="cpu", weights_only=True))
-    model.eval()
-    return model, tokenizer, categories
-
-
 def generate(argv: list[str]) -> dict[str, list[str]]:
     """Print and return names for the languages and starts given on the command line."""
     args = parse_generate_args(argv)
-    model, tokenizer, categories = load_trained(args.out)
+    generator = seqlearn.load(args.out)
+    if not isinstance(generator, TextGenerator):
+        raise SystemExit(f"{args.out} holds a {generator.task} model, not a generator")
     languages = args.languages or SHOWN_LANGUAGES
-    unknown = [language for language in languages if language not in categories]
+    unknown = [language for language in languages if language not in generator.categories]
     if unknown:
-        raise SystemExit(f"unknown languages {unknown}; the model knows {categories}")
-    return show_samples(model, tokenizer, categories, languages, args)
+        raise SystemExit(f"unknown languages {unknown}; the model knows {generator.categories}")
+    return show_samples(generator, languages, args)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ Trains a word-level recurrent classifier on GloVe word vectors to put Rotten Tom
 phrases into 5 classes (0 negative, 1 somewhat negative, 2 neutral, 3 somewhat positive,
 4 positive), reports loss and accuracy on the training and validation phrases after every
 epoch, and the *sentence accuracy*: the share of whole sentences classified right (the
-standard SST-5 figure). Writes ``metrics.json``, ``curves.png`` (loss and accuracy per
-epoch), the model, its tokenizer and its configuration into ``--out``.
+standard SST-5 figure). Writes the trained model into ``--out`` as an artifact folder that
+``seqlearn.load`` reads (``config.json``, ``model.safetensors``, ``tokenizer.json``), with
+``metrics.json`` and ``curves.png`` (loss and accuracy per epoch). After training,
+``python examples/sentiment.py predict --out DIR TEXT [TEXT ...]`` loads the folder and
+prints each text's likeliest sentiments.
 
 ``--train``, ``--valid`` and ``--test`` take Kaggle's "Sentiment Analysis on Movie Reviews"
 TSV files (``PhraseId, SentenceId, Phrase, Sentiment``) or Stanford Sentiment Treebank PTB
@@ -28,6 +31,7 @@ import argparse
 import csv
 import json
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +42,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 import seqlearn
+from seqlearn.artifacts import TextClassifier
 from seqlearn.data import (
+    SST_CATEGORIES,
     LengthBucketSampler,
     SentimentPhrases,
     collate_classification,
@@ -77,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; ``--help`` explains each flag."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
+        epilog="after training, print each text's likeliest sentiments with:\n"
+        "  python examples/sentiment.py predict --out DIR TEXT [TEXT ...]",
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
@@ -272,32 +280,17 @@ def loader(
 # ---------------------------------------------------------------------------- model
 
 
-def model_config(args: argparse.Namespace, tokenizer: WordTokenizer, dim: int) -> dict[str, Any]:
-    """What :func:`build_model` needs, saved as ``config.json`` beside the weights."""
-    return {
-        "model": "lecture" if args.lecture else "bigru",
-        "vocab_size": tokenizer.vocab_size,
-        "embedding_dim": dim,
-        "hidden_size": args.hidden_size,
-        "num_classes": 5,
-        "dropout": 0.0 if args.lecture else args.dropout,
-        "embedding_dropout": 0.0 if args.lecture else args.embedding_dropout,
-    }
-
-
-def build_model(
-    config: dict[str, Any], embedding: nn.Embedding, seed: int = 0
-) -> SequenceClassifier:
+def build_model(args: argparse.Namespace, vocab_size: int, embedding: nn.Embedding) -> nn.Module:
     """The lecture's RNN over the word vectors, or a bidirectional GRU, max-pooled."""
-    generator = torch.Generator().manual_seed(seed)
-    dim, hidden = config["embedding_dim"], config["hidden_size"]
+    generator = torch.Generator().manual_seed(args.seed)
+    dim, hidden = embedding.embedding_dim, args.hidden_size
     common: dict[str, Any] = {
-        "vocab_size": config["vocab_size"],
-        "num_classes": config["num_classes"],
+        "vocab_size": vocab_size,
+        "num_classes": len(SST_CATEGORIES),
         "embedding": embedding,
         "generator": generator,
     }
-    if config["model"] == "lecture":
+    if args.lecture:
         # RNNForClassification: h_t = i2h([x_t; h_{t-1}]), logits = i2o([x_L; h_{L-1}])
         return SequenceClassifier(
             Recurrent(LinearRecurrentCell(dim, hidden, generator=generator)),
@@ -311,9 +304,8 @@ def build_model(
     return SequenceClassifier(
         encoder,
         pooling=max_pool,  # (B, T, 2H) -> (B, 2H): the strongest feature at any word
-        dropout=config["dropout"],
-        embedding_dropout=config["embedding_dropout"],
-        hidden_size=encoder.output_size,
+        dropout=args.dropout,
+        embedding_dropout=args.embedding_dropout,
         **common,
     )
 
@@ -339,22 +331,13 @@ class ScoreEachEpoch(Callback):
         return [metrics.loss for metrics in self.scores[name]]
 
 
-def predict_labels(
-    model: SequenceClassifier, tokenizer: WordTokenizer, texts: Sequence[str], device: torch.device
-) -> list[int]:
+def predict_labels(classifier: TextClassifier, texts: Sequence[str]) -> list[int]:
     """The predicted label of each text, in order; neutral for texts with no words."""
     labels = [NEUTRAL] * len(texts)
-    encoded = [(i, tokenizer.encode(text)) for i, text in enumerate(texts)]
-    encoded = [(i, ids) for i, ids in encoded if ids]
-    encoded.sort(key=lambda item: -len(item[1]))  # similar lengths batch together
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(encoded), 512):
-            chunk = encoded[start : start + 512]
-            batch = collate_classification([(ids, 0) for _, ids in chunk]).to(device)
-            predicted = model(batch.inputs, batch.lengths).argmax(dim=-1).tolist()
-            for (index, _), label in zip(chunk, predicted):
-                labels[index] = label
+    worded = [i for i, text in enumerate(texts) if classifier.tokenizer.encode(text)]
+    probabilities = classifier.predict_proba([texts[i] for i in worded])  # (N, 5)
+    for index, label in zip(worded, probabilities.argmax(dim=-1).tolist()):
+        labels[index] = label
     return labels
 
 
@@ -447,8 +430,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         extra["test_sentence"] = encode(test_phrases.sentences(), tokenizer)[0]
     train = loader(train_examples, args.batch_size, shuffle=True)
     valid = loader(valid_examples, 512, shuffle=False)
-    config = model_config(args, tokenizer, vectors.dim)
-    model = build_model(config, embedding, args.seed)
+    model = build_model(args, tokenizer.vocab_size, embedding)
     print(
         f"{len(train_examples)} training phrases, {len(valid_examples)} validation phrases "
         f"({len(extra['valid_sentence'])} whole sentences); torch threads "
@@ -505,13 +487,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"validation phrase accuracy {metrics['valid_accuracy'][-1]:.4f}, sentence accuracy "
         f"{metrics['valid_sentence_accuracy'][-1]:.4f}"
     )
+    classifier = TextClassifier(model, tokenizer, list(SST_CATEGORIES))
     if args.submission is not None:
         assert test_phrases is not None  # parse_args insists on --test
-        device = next(model.parameters()).device
-        labels = predict_labels(model, tokenizer, test_phrases.texts, device)
+        labels = predict_labels(classifier, test_phrases.texts)
         write_submission(args.submission, test_phrases, labels)
         print(f"wrote {len(labels)} predictions to {args.submission}")
-    save(args.out, model, tokenizer, config, metrics)
+    save(args.out, classifier, metrics)
     return metrics
 
 
@@ -534,26 +516,45 @@ def lecture_lr(
     return result.divergent_lr
 
 
-def save(
-    out: Path,
-    model: nn.Module,
-    tokenizer: WordTokenizer,
-    config: dict[str, Any],
-    metrics: dict[str, Any],
-) -> None:
-    """Write the metrics, the curves, the model and what rebuilds it."""
-    out.mkdir(parents=True, exist_ok=True)
+def save(out: Path, classifier: TextClassifier, metrics: dict[str, Any]) -> None:
+    """Write the model as an artifact folder, with the metrics and the curves."""
+    classifier.save(out, metadata={"metrics": metrics})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    torch.save(model.state_dict(), out / "model.pt")
-    tokenizer.save(out / "tokenizer.json")
-    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    written = "metrics.json, model.pt, tokenizer.json, config.json"
+    written = "config.json, model.safetensors, tokenizer.json, metrics.json"
     if plot_curves(metrics, out / "curves.png"):
         written += ", curves.png"
     else:
-        print("matplotlib is missing (pip install 'seqlearn[plot]'): curves.png skipped")
+        print("matplotlib is missing (pip install -e '.[plot]'): curves.png skipped")
     print(f"\nwrote {written} to {out}")
 
 
+def predict(argv: list[str]) -> dict[str, list[tuple[str, float]]]:
+    """Print and return the likeliest sentiments of each text given on the command line."""
+    parser = argparse.ArgumentParser(
+        prog="sentiment.py predict",
+        description="Print the likeliest sentiments of each text, with probabilities.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("texts", nargs="+", metavar="TEXT", help="phrases to classify")
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/sentiment"), help="folder a training run wrote"
+    )
+    parser.add_argument("--top", type=int, default=2, help="sentiments shown per text")
+    args = parser.parse_args(argv)
+    classifier = seqlearn.load(args.out)
+    if not isinstance(classifier, TextClassifier):
+        raise SystemExit(f"{args.out} holds a {classifier.task} model, not a classifier")
+    results: dict[str, list[tuple[str, float]]] = {}
+    for prediction in classifier.predict(args.texts, top_k=args.top):
+        results[prediction.text] = list(zip(prediction.labels, prediction.probabilities))
+        print(prediction.text)
+        for label, p in results[prediction.text]:
+            print(f"  {p:.3f}  {label}")
+    return results
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["predict"]:
+        predict(sys.argv[2:])
+    else:
+        main(sys.argv[1:])

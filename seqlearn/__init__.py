@@ -1,16 +1,21 @@
 """seqlearn: typed, readable recurrent sequence models on PyTorch.
 
 The public API, by stage of the flow text -> tokens -> batches -> model -> training ->
-decoding. Every name also lives in its subpackage (``seqlearn.tokenize``, ``seqlearn.data``,
-``seqlearn.nn``, ``seqlearn.train``, ``seqlearn.decode``).
+decoding -> artifacts. Every name also lives in its subpackage (``seqlearn.tokenize``,
+``seqlearn.data``, ``seqlearn.nn``, ``seqlearn.train``, ``seqlearn.decode``,
+``seqlearn.artifacts``).
 """
 
+from seqlearn import artifacts as artifacts
 from seqlearn import data as data
 from seqlearn import decode as decode
 from seqlearn import nn as nn
 from seqlearn import tokenize as tokenize
 from seqlearn import train as train
 from seqlearn._version import __version__ as __version__
+from seqlearn.artifacts import TextClassifier as TextClassifier
+from seqlearn.artifacts import TextGenerator as TextGenerator
+from seqlearn.artifacts import load as load
 from seqlearn.data import LabeledTexts as LabeledTexts
 from seqlearn.data import LengthBucketSampler as LengthBucketSampler
 from seqlearn.data import NextTokenBatch as NextTokenBatch
@@ -49,6 +54,7 @@ from seqlearn.nn import Recurrent as Recurrent
 from seqlearn.nn import StackedCell as StackedCell
 from seqlearn.nn import glove_embedding as glove_embedding
 from seqlearn.nn import lecture_generator as lecture_generator
+from seqlearn.nn import register as register
 from seqlearn.tokenize import CharTokenizer as CharTokenizer
 from seqlearn.tokenize import GloVe as GloVe
 from seqlearn.tokenize import Vocabulary as Vocabulary
@@ -85,12 +91,15 @@ __all__ = [
     "StepModel",
     "StopReason",
     "Temperature",
+    "TextClassifier",
+    "TextGenerator",
     "TopK",
     "TopP",
     "Trainer",
     "Vocabulary",
     "WordTokenizer",
     "__version__",
+    "artifacts",
     "beam_search",
     "collate_next_token",
     "data",
@@ -100,6 +109,7 @@ __all__ = [
     "glove_embedding",
     "greedy",
     "lecture_generator",
+    "load",
     "load_names",
     "load_sst",
     "next_token_loss",
@@ -107,6 +117,7 @@ __all__ = [
     "read_category_folder",
     "read_delimited",
     "read_sentiment_file",
+    "register",
     "sample",
     "stratified_split",
     "tokenize",

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+
+import seqlearn
+from seqlearn.artifacts import read_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES_GENERATION = ROOT / "examples" / "names_generation.py"
@@ -47,10 +49,13 @@ def test_names_generation_writes_metrics_and_model(shared_data_dir: Path, tmp_pa
     assert len(metrics["valid_nll"]) == len(metrics["epoch_seconds"]) == 2
     assert metrics["train_seconds"] == pytest.approx(sum(metrics["epoch_seconds"]))
     assert metrics["valid_nll"][1] < metrics["valid_nll"][0] < 3.5
-    for name in ["model.pt", "tokenizer.json", "categories.json"]:
+    for name in ["config.json", "model.safetensors", "tokenizer.json"]:
         assert (out / name).is_file()
-    state_dict = torch.load(out / "model.pt", weights_only=True)
-    assert state_dict["head.weight"].shape[0] == 59
+    generator = seqlearn.load(out)
+    assert isinstance(generator, seqlearn.TextGenerator)
+    assert generator.model.head.weight.shape[0] == 59
+    assert len(generator.categories) == 18
+    assert read_artifact(out).metadata["metrics"]["valid_nll"] == metrics["valid_nll"]
 
 
 def test_docs_show_the_current_help_text() -> None:
@@ -138,17 +143,6 @@ def test_generate_decodes_with_each_strategy(
         assert all(name.startswith("B") for name in shown[:per_start])
         assert all(name.startswith("Ro") for name in shown[per_start:])
     assert module["generate"](argv) == names  # seeded: the same names again
-
-
-def test_generate_from_a_run_without_config_json(
-    generation_run: tuple[dict[str, Any], Path], tmp_path: Path
-) -> None:
-    module, out = generation_run
-    for name in ["model.pt", "tokenizer.json", "categories.json", "metrics.json"]:
-        (tmp_path / name).write_bytes((out / name).read_bytes())
-    argv = ["Czech", "--start", "P", "--strategy", "greedy"]
-    expected = module["generate"](["--out", str(out), *argv])
-    assert module["generate"](["--out", str(tmp_path), *argv]) == expected
 
 
 def test_generate_runs_from_the_command_line(generation_run: tuple[dict[str, Any], Path]) -> None:

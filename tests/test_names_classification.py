@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import torch
 
+import seqlearn
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "names_classification.py"
 SMALL = ["--epochs", "2", "--hidden-size", "16", "--embedding-dim", "8", "--no-progress"]
@@ -82,15 +84,16 @@ def test_writes_metrics_confusion_and_model(trained: Path) -> None:
     assert 0.3 < metrics["valid_accuracy"][-1] <= 1.0  # 18 languages: chance is far below
     confusion = json.loads((trained / "confusion.json").read_text())
     counts = torch.tensor(confusion["counts"])
-    assert confusion["categories"] == json.loads((trained / "categories.json").read_text())
+    classifier = seqlearn.load(trained)
+    assert isinstance(classifier, seqlearn.TextClassifier)
+    assert confusion["categories"] == classifier.labels
     assert counts.shape == (18, 18)
     assert int(counts.sum()) == 4017  # 20% of each language
     accuracy = float(counts.trace()) / float(counts.sum())
     assert accuracy == pytest.approx(metrics["valid_accuracy"][-1], abs=1e-9)
-    for name in ["model.pt", "tokenizer.json", "config.json"]:
+    for name in ["config.json", "model.safetensors", "tokenizer.json"]:
         assert (trained / name).is_file()
-    state_dict = torch.load(trained / "model.pt", weights_only=True)
-    assert state_dict["head.weight"].shape == (18, 32)  # two directions of 16
+    assert classifier.model.state_dict()["head.weight"].shape == (18, 32)  # two directions
 
 
 def test_predict_prints_the_top_three_sorted(trained: Path) -> None:
@@ -104,7 +107,7 @@ def test_predict_prints_the_top_three_sorted(trained: Path) -> None:
     assert [line for line in lines if not line.startswith("  ")] == ["Nakamura", "Dvořák"]
     rows = [line.split() for line in lines if line.startswith("  ")]
     assert len(rows) == 6
-    categories = json.loads((trained / "categories.json").read_text())
+    categories = seqlearn.load(trained).labels
     for name_rows in (rows[:3], rows[3:]):
         probabilities = [float(p) for p, _ in name_rows]
         assert probabilities == sorted(probabilities, reverse=True)
@@ -125,7 +128,8 @@ def test_lecture_mode_finds_the_divergent_rate(
     assert saved["divergent_lr"] == metrics["divergent_lr"] == 2.0
     assert saved["config"]["lr"] == "0.5"
     assert len(saved["train_accuracy"]) == len(saved["valid_accuracy"]) == 1
-    assert json.loads((out / "config.json").read_text())["model"] == "lecture"
+    encoder = json.loads((out / "config.json").read_text())["model"]["config"]["encoder"]
+    assert encoder["config"]["cell"]["class"] == "seqlearn.nn.LinearRecurrentCell"
 
 
 def test_user_categories_folder(tmp_path: Path, example: dict[str, Any]) -> None:
@@ -141,7 +145,7 @@ def test_user_categories_folder(tmp_path: Path, example: dict[str, Any]) -> None
     out = tmp_path / "run"
     metrics = example["main"](["--categories-dir", str(folder), *SMALL, "--out", str(out)])
     assert len(metrics["valid_accuracy"]) == 2
-    assert json.loads((out / "categories.json").read_text()) == ["birds", "fish", "trees"]
+    assert seqlearn.load(out).labels == ["birds", "fish", "trees"]
     counts = json.loads((out / "confusion.json").read_text())["counts"]
     assert sum(map(sum, counts)) == 3  # one of each category's six held out
     result = subprocess.run(

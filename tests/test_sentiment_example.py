@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+import seqlearn
+from seqlearn.data import SST_CATEGORIES
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "sentiment.py"
 WORDS = {
@@ -113,8 +116,11 @@ def test_default_run_writes_metrics_model_and_curves(
         assert all(0.0 <= value <= 1.0 for value in written[key] if "accuracy" in key)
     assert written["train_seconds"] > 0
     assert "divergent_lr" not in written
-    for name in ("model.pt", "tokenizer.json", "config.json", "curves.png"):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "curves.png"):
         assert (tmp_path / name).is_file(), name
+    classifier = seqlearn.load(tmp_path)
+    assert isinstance(classifier, seqlearn.TextClassifier)
+    assert classifier.labels == list(SST_CATEGORIES)
     assert written["valid_accuracy"][-1] > 0.4  # the words give the classes away
 
 
@@ -126,8 +132,10 @@ def test_lecture_mode_finds_a_divergent_rate(
     )
     assert metrics["divergent_lr"] in (3.0, 10.0, 30.0, 100.0, 1000.0)
     assert len(metrics["valid_accuracy"]) == 2
-    config = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))
-    assert config["model"] == "lecture" and config["hidden_size"] == 8
+    config = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))["model"]
+    cell = config["config"]["encoder"]["config"]["cell"]
+    assert cell["class"] == "seqlearn.nn.LinearRecurrentCell"
+    assert cell["config"]["hidden_size"] == 8
 
 
 def test_submission_for_an_unlabelled_kaggle_file(
@@ -199,3 +207,15 @@ def test_treebank_trees_in_the_data_dir_are_the_fallback(
     )  # fmt: skip
     assert metrics["config"]["train"].endswith("train.txt")
     assert len(metrics["valid_sentence_accuracy"]) == 1
+
+
+def test_predict_loads_the_run_and_prints_sentiments(
+    example: dict[str, Any], files: dict[str, Path], tmp_path: Path
+) -> None:
+    example["main"](_args(files, tmp_path, "--epochs", "1"))
+    results = example["predict"](["--out", str(tmp_path), "a great film", "awful", "--top", "3"])
+    assert list(results) == ["a great film", "awful"]
+    for ranked in results.values():
+        assert len(ranked) == 3
+        assert all(label in SST_CATEGORIES for label, _ in ranked)
+        assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)

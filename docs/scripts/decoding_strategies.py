@@ -117,8 +117,8 @@ def trained(args: argparse.Namespace) -> tuple[ConditionalLM[Any], CharTokenizer
             flags += ["--data-dir", str(args.data_dir)]
         with contextlib.redirect_stdout(sys.stderr):  # the training log is not the output
             example["main"](flags)
-    model, tokenizer, categories = example["load_trained"](folder)
-    return model, tokenizer, categories
+    generator = seqlearn.load(folder)
+    return generator.model, generator.tokenizer, generator.labels
 
 
 def main() -> None:

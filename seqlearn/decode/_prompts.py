@@ -11,8 +11,7 @@ decoders then generate with all rows in lockstep from there, never re-running a 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from functools import partial, reduce
 from itertools import accumulate, chain
 from typing import NamedTuple
@@ -211,26 +210,6 @@ def apply_processors(
     for processor in processors:
         logits = processor(logits, info)
     return logits
-
-
-@contextmanager
-def decoding_mode(model: object) -> Iterator[None]:
-    """Inference mode, and eval mode for a :class:`torch.nn.Module`.
-
-    Every module's previous training flag is restored afterwards, also on an error.
-    """
-    if not isinstance(model, torch.nn.Module):
-        with torch.inference_mode():
-            yield
-        return
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def first_tensor(state: object) -> Tensor:

@@ -26,13 +26,13 @@ from seqlearn._checks import check_int, check_real
 from seqlearn.decode._prompts import (
     apply_processors,
     check_prompts,
-    decoding_mode,
     feed_prefixes,
     step,
 )
 from seqlearn.decode.processors import LogitsProcessor, StepInfo
 from seqlearn.decode.protocol import StateT, StepModel
 from seqlearn.decode.result import Decode, Generation, build_generation
+from seqlearn.nn.evaluating import evaluating
 from seqlearn.nn.state import select_rows
 
 __all__ = ["beam_search"]
@@ -134,7 +134,7 @@ def beam_search(
     search = _Search(
         eos_id, max_new_tokens, beam_width, num_return_sequences, length_penalty, processors
     )
-    with decoding_mode(model):
+    with evaluating(model):
         logits, state = feed_prefixes(model, state, prompts, eos_id, bos_id)
         outputs = search.run(model, state, logits, prompts.prefix)
     return build_generation(rows, *outputs, decode)

@@ -27,13 +27,13 @@ from seqlearn.decode._prompts import (
     Prompts,
     apply_processors,
     check_prompts,
-    decoding_mode,
     feed_prefixes,
     step,
 )
 from seqlearn.decode.processors import LogitsProcessor, StepInfo, Temperature
 from seqlearn.decode.protocol import StateT, StepModel
 from seqlearn.decode.result import Decode, Generation, build_generation
+from seqlearn.nn.evaluating import evaluating
 from seqlearn.nn.state import select_rows
 
 __all__ = ["greedy", "sample"]
@@ -245,7 +245,7 @@ def _generate(
         nothing = torch.zeros(0, max_new_tokens)
         empty = torch.zeros(0, dtype=torch.long)
         return build_generation([], empty.view(0, 0), empty, empty, nothing, empty, decode)
-    with decoding_mode(model):
+    with evaluating(model):
         logits, state = feed_prefixes(model, state, prompts, eos_id, bos_id)
         if copies > 1:
             index = torch.arange(len(prefixes), device=logits.device).repeat_interleave(copies)

@@ -23,14 +23,20 @@ from seqlearn.nn.conditional_lm import ConditionalLM as ConditionalLM
 from seqlearn.nn.conditional_lm import ConditionalLMState as ConditionalLMState
 from seqlearn.nn.conditional_lm import Readout as Readout
 from seqlearn.nn.conditional_lm import lecture_generator as lecture_generator
+from seqlearn.nn.evaluating import evaluating as evaluating
 from seqlearn.nn.pooling import AttentionPooling as AttentionPooling
 from seqlearn.nn.pooling import Pooling as Pooling
 from seqlearn.nn.pooling import last_valid as last_valid
 from seqlearn.nn.pooling import max_pool as max_pool
 from seqlearn.nn.pooling import mean_pool as mean_pool
 from seqlearn.nn.recurrent import Recurrent as Recurrent
+from seqlearn.nn.registry import PartError as PartError
+from seqlearn.nn.registry import register as register
+from seqlearn.nn.registry import registered_name as registered_name
 from seqlearn.nn.state import map_state as map_state
+from seqlearn.nn.state import rebuild_state as rebuild_state
 from seqlearn.nn.state import select_rows as select_rows
+from seqlearn.nn.state import state_leaves as state_leaves
 from seqlearn.nn.state import where_rows as where_rows
 from seqlearn.nn.word_embedding import Coverage as Coverage
 from seqlearn.nn.word_embedding import OOVInit as OOVInit
@@ -56,6 +62,7 @@ __all__ = [
     "LearnedInitialState",
     "LinearRecurrentCell",
     "OOVInit",
+    "PartError",
     "Pooling",
     "ProjectsInputs",
     "Readout",
@@ -64,6 +71,7 @@ __all__ = [
     "StackedCell",
     "concatenate",
     "coverage",
+    "evaluating",
     "glove_embedding",
     "last_valid",
     "lecture_classifier",
@@ -71,7 +79,11 @@ __all__ = [
     "map_state",
     "max_pool",
     "mean_pool",
+    "rebuild_state",
+    "register",
+    "registered_name",
     "reverse_padded",
     "select_rows",
+    "state_leaves",
     "where_rows",
 ]

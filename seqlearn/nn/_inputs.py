@@ -9,7 +9,6 @@ from typing import Any, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import skip_init
 
 from seqlearn._checks import check_int
 
@@ -27,8 +26,14 @@ def optional_embedding(count: int, dim: int | None, name: str) -> nn.Embedding |
 
 
 def allocated(module_class: type[ModuleT], *sizes: int) -> ModuleT:
-    """A module allocated without drawing its weights (``reset_parameters`` draws them)."""
-    return cast(ModuleT, skip_init(module_class, *sizes))  # type: ignore[no-untyped-call]
+    """A module whose weights the caller's ``reset_parameters`` draws; building it leaves
+    PyTorch's global random state as it was.
+
+    (Not :func:`torch.nn.utils.skip_init`: its meta-device initialisation imports
+    ``torch._dynamo``, a second of start-up for every process that builds a model.)
+    """
+    with torch.random.fork_rng(devices=[]):
+        return module_class(*sizes)
 
 
 def encode_ids(
@@ -47,10 +52,15 @@ def check_positive(name: str, value: object) -> None:
 
 
 def check_ids(name: str, ids: Any, count: int) -> None:
-    """Raise unless ``ids`` is an integer tensor with values in ``[0, count)``."""
+    """Raise unless ``ids`` is an integer tensor with values in ``[0, count)`` (values are
+    not checked inside :func:`torch.compile` or an export, which trust their inputs)."""
     if not isinstance(ids, Tensor) or ids.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"{name} must be an integer tensor of ids, got {ids!r}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= count):
+    if (
+        not torch.compiler.is_compiling()
+        and ids.numel()
+        and (int(ids.min()) < 0 or int(ids.max()) >= count)
+    ):
         raise ValueError(
             f"{name} must lie in [0, {count}), got values from {int(ids.min())} to {int(ids.max())}"
         )

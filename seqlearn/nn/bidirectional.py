@@ -11,6 +11,7 @@ from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import Cell
 from seqlearn.nn.recurrent import Recurrent, check_lengths
+from seqlearn.nn.registry import register
 
 __all__ = ["Bidirectional", "concatenate", "reverse_padded"]
 
@@ -18,6 +19,7 @@ ForwardStateT = TypeVar("ForwardStateT")
 BackwardStateT = TypeVar("BackwardStateT")
 
 
+@register("seqlearn.nn.concatenate")
 def concatenate(forward_outputs: Tensor, backward_outputs: Tensor) -> Tensor:
     """Join the two directions' outputs on the last dimension; :class:`Bidirectional`'s default.
 
@@ -86,6 +88,7 @@ def reverse_padded(x: Tensor, lengths: Tensor | None = None) -> Tensor:
     return x[rows, index]  # (B, T, *)
 
 
+@register("seqlearn.nn.Bidirectional")
 @final
 class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
     """Runs one cell forward and another backward over a padded batch and merges them.

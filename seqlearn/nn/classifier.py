@@ -14,10 +14,12 @@ from seqlearn.nn.cells.base import Cell, check_step_input, check_step_state, uni
 from seqlearn.nn.conditional_lm import Readout
 from seqlearn.nn.pooling import Pooling, last_valid
 from seqlearn.nn.recurrent import Recurrent, check_lengths
+from seqlearn.nn.registry import register
 
 __all__ = ["LinearRecurrentCell", "SequenceClassifier", "lecture_classifier"]
 
 
+@register("seqlearn.nn.LinearRecurrentCell")
 @final
 class LinearRecurrentCell(Cell[Tensor]):
     r"""A recurrent cell with no nonlinearity: the lecture classifier's ``i2h``.
@@ -113,6 +115,7 @@ class LinearRecurrentCell(Cell[Tensor]):
         return f"{self.input_size}, {self.hidden_size}"
 
 
+@register("seqlearn.nn.SequenceClassifier")
 @final
 class SequenceClassifier(nn.Module):
     r"""Class logits for each sequence of a padded batch of token ids.
@@ -286,7 +289,8 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"expected inputs of shape (B, T), got {shape}")
         lengths = check_lengths(lengths, inputs.size(0), inputs.size(1)).to(inputs.device)
         valid = torch.arange(inputs.size(1), device=inputs.device) < lengths.unsqueeze(1)
-        check_ids("inputs", inputs[valid], self.vocab_size)
+        if not torch.compiler.is_compiling():  # compiled and exported graphs trust their ids
+            check_ids("inputs", inputs[valid], self.vocab_size)
         inputs = torch.where(valid, inputs, 0)  # padding ids may be anything
         x = encode_ids(self.token_embedding, inputs, self.vocab_size, self.head.weight.dtype)
         if self.training and self.embedding_dropout > 0:

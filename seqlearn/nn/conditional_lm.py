@@ -18,6 +18,7 @@ from seqlearn.nn._inputs import (
 from seqlearn.nn.cells.base import Cell
 from seqlearn.nn.cells.elman import ElmanCell
 from seqlearn.nn.recurrent import Recurrent
+from seqlearn.nn.registry import register
 
 __all__ = ["ConditionalLM", "ConditionalLMState", "Readout", "lecture_generator"]
 
@@ -63,6 +64,7 @@ class ConditionalLMState(NamedTuple, Generic[StateT]):
     previous_output: Tensor
 
 
+@register("seqlearn.nn.ConditionalLM")
 @final
 class ConditionalLM(nn.Module, Generic[StateT]):
     r"""Next-token logits given a category and the tokens so far.

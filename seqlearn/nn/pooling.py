@@ -16,6 +16,7 @@ from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import uniform_init_
 from seqlearn.nn.recurrent import check_lengths
+from seqlearn.nn.registry import register
 
 __all__ = ["AttentionPooling", "Pooling", "last_valid", "max_pool", "mean_pool"]
 
@@ -49,6 +50,7 @@ def _valid_steps(outputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     return mask, torch.where(mask.unsqueeze(2), outputs, 0.0)
 
 
+@register("seqlearn.nn.last_valid")
 def last_valid(outputs: Tensor, lengths: Tensor) -> Tensor:
     """The output at each sequence's last valid step.
 
@@ -82,6 +84,7 @@ def last_valid(outputs: Tensor, lengths: Tensor) -> Tensor:
     return last * (lengths > 0).unsqueeze(1).to(last.dtype)
 
 
+@register("seqlearn.nn.mean_pool")
 def mean_pool(outputs: Tensor, lengths: Tensor) -> Tensor:
     """The mean of each sequence's outputs over its valid steps.
 
@@ -111,6 +114,7 @@ def mean_pool(outputs: Tensor, lengths: Tensor) -> Tensor:
     return outputs.sum(dim=1) / counts
 
 
+@register("seqlearn.nn.max_pool")
 def max_pool(outputs: Tensor, lengths: Tensor) -> Tensor:
     """The element-wise maximum of each sequence's outputs over its valid steps.
 
@@ -143,6 +147,7 @@ def max_pool(outputs: Tensor, lengths: Tensor) -> Tensor:
     return torch.where(mask.any(dim=1, keepdim=True), peak, 0.0)
 
 
+@register("seqlearn.nn.AttentionPooling")
 @final
 class AttentionPooling(nn.Module):
     r"""A weighted mean of each sequence's outputs, with weights from a learned query.

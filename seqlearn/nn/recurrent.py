@@ -13,7 +13,14 @@ from seqlearn.nn.cells.base import Cell, FusedCell, ProjectsInputs
 from seqlearn.nn.cells.initial import LearnedInitialState
 from seqlearn.nn.cells.lstm import LSTMState
 from seqlearn.nn.cells.stack import StackedCell
-from seqlearn.nn.state import map_state, where_rows, zip_map_state
+from seqlearn.nn.registry import register
+from seqlearn.nn.state import (
+    map_state,
+    rebuild_state,
+    state_leaves,
+    where_rows,
+    zip_map_state,
+)
 
 __all__ = ["Recurrent", "check_lengths"]
 
@@ -34,7 +41,12 @@ def check_lengths(lengths: Tensor, batch_size: int, max_length: int) -> Tensor:
     Raises:
         TypeError: If ``lengths`` is not an integer tensor.
         ValueError: If its shape is not ``(B,)`` or a length is negative or above ``T``.
+
+    Inside :func:`torch.compile` and :func:`torch.export.export` the values are not checked
+    (that would need them on the host); eager calls check them.
     """
+    if torch.compiler.is_compiling():
+        return lengths.long()
     if (
         not isinstance(lengths, Tensor)
         or lengths.is_floating_point()
@@ -52,6 +64,7 @@ def check_lengths(lengths: Tensor, batch_size: int, max_length: int) -> Tensor:
     return lengths.long()
 
 
+@register("seqlearn.nn.Recurrent")
 @final
 class Recurrent(nn.Module, Generic[StateT]):
     """Runs a cell (or a stack of cells) over a batch of padded sequences.
@@ -152,6 +165,8 @@ class Recurrent(nn.Module, Generic[StateT]):
                 tensor, or ``initial_state`` does not have the structure of
                 ``cell.initial_state(B)``.
         """
+        if torch.compiler.is_exporting():
+            return self._run_exported(x, lengths, initial_state)
         if not isinstance(x, Tensor):
             raise TypeError(
                 f"expected input of shape (B, T, {self.cell.input_size}) as a tensor, "
@@ -185,6 +200,38 @@ class Recurrent(nn.Module, Generic[StateT]):
         if steps == 0 or batch_size == 0:
             return x.new_zeros(batch_size, steps, self.cell.output_size), state
         return self._run_packed(x, lengths, state)
+
+    def _run_exported(
+        self, x: Tensor, lengths: Tensor | None, initial_state: StateT | None
+    ) -> tuple[Tensor, StateT]:
+        """The path :func:`torch.export.export` traces (for ONNX): the cell's steps over the
+        padded batch as one scan over time, each row's state frozen past its end.
+
+        The same numbers as the other paths, with the batch and time sizes left symbolic
+        (an ONNX ``Scan``); slower, and only taken while exporting.
+        """
+        from torch._higher_order_ops.scan import scan  # a loop export keeps symbolic
+
+        batch_size, steps = x.shape[:2]
+        if initial_state is None:  # one row expanded: initial_state(B) would fix B
+            one = self.cell.initial_state(1, device=x.device, dtype=x.dtype)
+            initial_state = map_state(lambda t: t.expand(batch_size, *t.shape[1:]), one)
+        state = initial_state
+        time = torch.arange(steps, device=x.device).unsqueeze(1)  # (T, 1)
+        if lengths is None:
+            lengths = torch.full((batch_size,), steps, dtype=torch.long, device=x.device)
+        valid = time < lengths.unsqueeze(0)  # (T, B)
+
+        def step(leaves: list[Tensor], inputs: tuple[Tensor, Tensor]) -> tuple[Any, Tensor]:
+            x_t, keep = inputs  # (B, I), (B,)
+            before = rebuild_state(state, leaves)
+            y, after = self.cell(x_t, before)  # (B, O)
+            merged = where_rows(keep, after, before)
+            return state_leaves(merged), torch.where(keep.unsqueeze(1), y, 0.0)
+
+        leaves = [t.contiguous() for t in state_leaves(state)]
+        final, outputs = scan(step, leaves, (x.transpose(0, 1), valid))  # outputs (T, B, O)
+        return outputs.transpose(0, 1), rebuild_state(state, final)
 
     def _run_packed(
         self, x: Tensor, lengths: Tensor | None, state: StateT

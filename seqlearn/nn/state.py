@@ -14,7 +14,14 @@ from typing import Any, TypeVar, cast
 import torch
 from torch import Tensor
 
-__all__ = ["map_state", "select_rows", "where_rows", "zip_map_state"]
+__all__ = [
+    "map_state",
+    "rebuild_state",
+    "select_rows",
+    "state_leaves",
+    "where_rows",
+    "zip_map_state",
+]
 
 StateT = TypeVar("StateT")
 
@@ -135,3 +142,50 @@ def select_rows(state: StateT, index: Tensor) -> StateT:
                 [0.]])
     """
     return map_state(lambda t: t.index_select(0, index), state)
+
+
+def state_leaves(state: object) -> list[Tensor]:
+    """The tensors of a state tree, in order (what :func:`rebuild_state` puts back).
+
+    Args:
+        state: A state tree.
+
+    Returns:
+        Its tensors, depth first.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.nn import LSTMState
+        >>> leaves = state_leaves((LSTMState(torch.zeros(1), torch.ones(1)), torch.ones(2)))
+        >>> [tuple(t.shape) for t in leaves]
+        [(1,), (1,), (2,)]
+    """
+    leaves: list[Tensor] = []
+
+    def take(tensor: Tensor) -> Tensor:
+        leaves.append(tensor)
+        return tensor
+
+    map_state(take, state)
+    return leaves
+
+
+def rebuild_state(template: StateT, leaves: list[Tensor]) -> StateT:
+    """A state tree of ``template``'s structure holding ``leaves`` in order.
+
+    Args:
+        template: A state tree of the wanted structure.
+        leaves: As many tensors as ``template`` holds, depth first.
+
+    Returns:
+        The state tree.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.nn import LSTMState
+        >>> template = LSTMState(torch.zeros(1), torch.zeros(1))
+        >>> rebuild_state(template, [torch.ones(1), torch.full((1,), 2.0)])
+        LSTMState(h=tensor([1.]), c=tensor([2.]))
+    """
+    remaining = iter(leaves)
+    return map_state(lambda _: next(remaining), template)

@@ -5,6 +5,8 @@ from seqlearn.tokenize.char import CharTokenizer as CharTokenizer
 from seqlearn.tokenize.char import OOVPolicy as OOVPolicy
 from seqlearn.tokenize.fold import fold_to_ascii as fold_to_ascii
 from seqlearn.tokenize.glove import GloVe as GloVe
+from seqlearn.tokenize.protocol import Tokenizer as Tokenizer
+from seqlearn.tokenize.protocol import tokenizer_from_dict as tokenizer_from_dict
 from seqlearn.tokenize.vocab import Vocabulary as Vocabulary
 from seqlearn.tokenize.word import RegexSplitter as RegexSplitter
 from seqlearn.tokenize.word import Splitter as Splitter
@@ -18,8 +20,10 @@ __all__ = [
     "OOVPolicy",
     "RegexSplitter",
     "Splitter",
+    "Tokenizer",
     "Vocabulary",
     "WhitespaceSplitter",
     "WordTokenizer",
     "fold_to_ascii",
+    "tokenizer_from_dict",
 ]

@@ -15,10 +15,12 @@ from seqlearn.nn.cells.base import (
     check_step_state,
     uniform_init_,
 )
+from seqlearn.nn.registry import register
 
 __all__ = ["ElmanCell"]
 
 
+@register("seqlearn.nn.ElmanCell")
 @final
 class ElmanCell(FusedCell[Tensor]):
     r"""Elman recurrent cell with one weight matrix over ``[x_t; h_{t-1}]``.

@@ -10,10 +10,12 @@ from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import FusedMode, check_step_input, check_step_state
 from seqlearn.nn.cells.gated import GatedCell
+from seqlearn.nn.registry import register
 
 __all__ = ["GRUCell"]
 
 
+@register("seqlearn.nn.GRUCell")
 @final
 class GRUCell(GatedCell[Tensor]):
     r"""Gated recurrent unit, with :class:`torch.nn.GRUCell`'s equations and weight layout.

@@ -10,10 +10,12 @@ from torch import Tensor, nn
 from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import Cell, check_step_input, check_step_state, uniform_init_
+from seqlearn.nn.registry import register
 
 __all__ = ["IndRNNCell"]
 
 
+@register("seqlearn.nn.IndRNNCell")
 @final
 class IndRNNCell(Cell[Tensor]):
     r"""IndRNN cell: each hidden unit sees only its own past, through one recurrent weight.

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import Cell
+from seqlearn.nn.registry import register
 from seqlearn.nn.state import map_state
 
 __all__ = ["LearnedInitialState"]
@@ -16,6 +17,7 @@ __all__ = ["LearnedInitialState"]
 StateT = TypeVar("StateT")
 
 
+@register("seqlearn.nn.LearnedInitialState")
 @final
 class LearnedInitialState(Cell[StateT]):
     r"""Wraps a cell so that its sequences start from a learned state instead of zeros.

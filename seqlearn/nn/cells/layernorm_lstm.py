@@ -8,10 +8,12 @@ from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import Cell, check_step_input, uniform_init_
 from seqlearn.nn.cells.lstm import LSTMState, check_lstm_state
+from seqlearn.nn.registry import register
 
 __all__ = ["LayerNormLSTMCell"]
 
 
+@register("seqlearn.nn.LayerNormLSTMCell")
 @final
 class LayerNormLSTMCell(Cell[LSTMState]):
     r"""LSTM cell with layer normalisation of the gate pre-activations and the memory.

@@ -15,6 +15,7 @@ from seqlearn.nn.cells.base import (
     check_step_state,
 )
 from seqlearn.nn.cells.gated import GatedCell
+from seqlearn.nn.registry import register
 
 __all__ = ["LSTMCell", "LSTMState"]
 
@@ -55,6 +56,7 @@ def check_lstm_state(state: object, batch_size: int, output_size: int, hidden_si
     check_step_state("state.c", state.c, batch_size, hidden_size)
 
 
+@register("seqlearn.nn.LSTMCell")
 @final
 class LSTMCell(GatedCell[LSTMState]):
     r"""Long short-term memory cell, with :class:`torch.nn.LSTM`'s equations and layout.

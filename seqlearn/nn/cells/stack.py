@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import Cell
+from seqlearn.nn.registry import register
 
 __all__ = ["StackedCell"]
 
@@ -18,6 +19,7 @@ StackState = tuple[Any, ...]
 """One state per stacked cell, in order (each a tensor or a named tuple of tensors)."""
 
 
+@register("seqlearn.nn.StackedCell")
 @final
 class StackedCell(Cell[StackState]):
     r"""Cells stacked in depth: the output of each is the input of the next.
