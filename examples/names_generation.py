@@ -17,6 +17,12 @@ generate --out DIR [LANGUAGE ...]`` loads the folder with ``seqlearn.load`` and 
 names for the given languages and start letters, with the same decoding flags, without
 retraining.
 
+Your own data works with no code change: a folder of ``<category>.txt`` files through
+``--categories-dir``, or a CSV, TSV or JSON Lines file through ``--data`` (with
+``--text-column`` and ``--label-column``); ``--alphabet data`` (the default for your own
+data) learns the alphabet from the training texts, so names in any script keep their
+letters. Data that cannot train stops the run at once with a one-line message.
+
 Run ``python examples/names_generation.py --help`` for the flags. The same script trains
 in several processes under ``torchrun --nproc_per_node=N examples/names_generation.py``.
 """
@@ -29,7 +35,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch.utils.data import DataLoader
@@ -41,7 +47,10 @@ from seqlearn.data import (
     LengthBucketSampler,
     NextTokenCollator,
     ShardedBatchSampler,
+    check_classes,
     load_names,
+    read_category_folder,
+    read_labeled_file,
     stratified_split,
 )
 from seqlearn.decode import LogitsProcessor, Temperature, TopK, TopP
@@ -80,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="download and verify the names data into --data-dir if it is missing",
     )
+    add_data_flags(parser)
     parser.add_argument("--epochs", type=int, default=8, help="training epochs")
     parser.add_argument("--seed", type=int, default=0, help="seed for split, weights, batches")
     parser.add_argument("--cell", choices=sorted(CELLS), default="gru", help="recurrent cell kind")
@@ -128,7 +138,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.mixed_precision and resolve_device(args.device).type != "cuda":
         parser.error(f"--mixed-precision needs a CUDA device, got --device {args.device}")
     check_decoding_flags(parser, args)
+    if args.alphabet is None:
+        own_data = args.categories_dir is not None or args.data is not None
+        args.alphabet = "data" if own_data else "lecture"
     return args
+
+
+def add_data_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags for your own data and for the alphabet."""
+    group = parser.add_argument_group("your own data (instead of the names data)")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument(
+        "--categories-dir",
+        type=Path,
+        default=None,
+        help="a folder of <category>.txt files, one text a line",
+    )
+    source.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a CSV, TSV or JSON Lines file (.csv, .tsv, .jsonl), one text and its label a row",
+    )
+    group.add_argument("--text-column", default="text", help="--data: the column of texts")
+    group.add_argument("--label-column", default="label", help="--data: the column of labels")
+    group.add_argument(
+        "--alphabet",
+        choices=["lecture", "data"],
+        default=None,
+        help="the lecture's 58 ASCII characters (Unicode folded, others dropped), or every "
+        "character of the training texts (default: lecture for the names data, data for "
+        "your own)",
+    )
+    group.add_argument(
+        "--min-count",
+        type=int,
+        default=1,
+        help="--alphabet data: characters rarer than this in the training texts become UNK",
+    )
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -175,15 +223,13 @@ def add_decoding_flags(parser: argparse.ArgumentParser) -> None:
         "--start",
         nargs="+",
         metavar="PREFIX",
-        help="start letters (or longer beginnings) of the printed names "
-        f"(default: {' '.join(START_LETTERS)})",
+        help="start letters (or longer beginnings) of the printed names (default: "
+        f"{' '.join(START_LETTERS)} for the names data, else the commonest first letters)",
     )
 
 
 def check_decoding_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Fill in the default starts; stop on decoding flags that the decoders would refuse."""
-    if not args.start:
-        args.start = list(START_LETTERS)
+    """Stop on decoding flags that the decoders would refuse."""
     try:
         sampling_processors(args)
         Temperature(args.temperature)
@@ -235,17 +281,63 @@ def build_model(
     )
 
 
+def load_data(args: argparse.Namespace) -> LabeledTexts:
+    """The names data (verified), or your own folder or file (read as it is)."""
+    if args.categories_dir is not None:
+        return read_category_folder(args.categories_dir)
+    if args.data is not None:
+        return read_labeled_file(
+            args.data, text_column=args.text_column, label_column=args.label_column
+        )
+    return load_names(args.data_dir, download=args.download)
+
+
+def make_tokenizer(args: argparse.Namespace, train_texts: list[str]) -> CharTokenizer:
+    """The lecture's alphabet, or one learned from the training texts."""
+    if args.alphabet == "data":
+        return CharTokenizer.from_texts(train_texts, min_count=args.min_count)  # rare: UNK
+    return CharTokenizer(oov="drop")  # the lecture's alphabet; drops what it lacks
+
+
 def encode(
     names: LabeledTexts, indices: list[int], tokenizer: CharTokenizer
 ) -> list[tuple[list[int], int]]:
-    """Token ids and language of each selected name, skipping names that fold to nothing."""
+    """Token ids and category of each selected text, skipping texts that encode to nothing.
+
+    Raises:
+        ValueError: If every text of a category encodes to nothing (outside the alphabet).
+    """
     examples = []
+    lost: dict[int, str] = {}
     for index in indices:
         text, label = names[index]
         ids = tokenizer.encode(text)
         if ids:
             examples.append((ids, label))
+        else:
+            lost.setdefault(label, text)
+    emptied = sorted(set(lost) - {label for _, label in examples})
+    if emptied:
+        shown = ", ".join(f"{names.categories[i]!r} (e.g. {lost[i]!r})" for i in emptied)
+        raise ValueError(
+            f"no text of {shown} has a character of the alphabet; train with --alphabet data "
+            "to learn the alphabet from your texts"
+        )
     return examples
+
+
+def common_starts(texts: list[str], count: int = 3) -> list[str]:
+    """The commonest first characters of ``texts``: the starts shown for your own data."""
+    firsts: dict[str, int] = {}
+    for text in texts:
+        firsts[text[0]] = firsts.get(text[0], 0) + 1
+    return sorted(firsts, key=lambda char: (-firsts[char], char))[:count]
+
+
+def fail(message: str) -> NoReturn:
+    """Stop with one line on stderr and exit status 2, as argparse does for bad flags."""
+    print(f"{Path(__file__).name}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def loader(
@@ -313,6 +405,13 @@ def show_samples(
     return shown
 
 
+def shown_languages(generator: TextGenerator) -> list[str]:
+    """The languages names are printed for: the lecture's six for the names data, else the
+    model's first six categories."""
+    known = [name for name in SHOWN_LANGUAGES if name in generator.categories]
+    return known if len(known) == len(SHOWN_LANGUAGES) else generator.categories[:6]
+
+
 def describe(strategy: str, args: argparse.Namespace) -> str:
     """A decoding strategy and its flags in words, for the printed title."""
     if strategy == "greedy":
@@ -332,24 +431,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     start_processes()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)  # the example owns its process; the library never does this
-    names = load_names(args.data_dir, download=args.download)
-    tokenizer = CharTokenizer(oov="drop")  # the lecture's alphabet; drops what it lacks
-    split = torch.Generator().manual_seed(args.seed)
-    train_idx, valid_idx = stratified_split(names.labels, args.valid_fraction, generator=split)
+    try:  # data that cannot train stops here, before any training
+        names = load_data(args)
+        check_classes(names.labels, names.categories, args.valid_fraction, min_categories=1)
+        split = torch.Generator().manual_seed(args.seed)
+        train_idx, valid_idx = stratified_split(names.labels, args.valid_fraction, generator=split)
+        tokenizer = make_tokenizer(args, [names.texts[i] for i in train_idx])
+        train_examples = encode(names, train_idx, tokenizer)
+        valid_examples = encode(names, valid_idx, tokenizer)
+    except (OSError, ValueError, TypeError) as error:
+        fail(str(error))
+    if not args.start:
+        own_data = args.categories_dir is not None or args.data is not None
+        args.start = common_starts(names.texts) if own_data else list(START_LETTERS)
     collate = NextTokenCollator(eos_id=tokenizer.eos_id)
-    train = loader(
-        encode(names, train_idx, tokenizer),
-        args.batch_size,
-        collate,
-        shuffle=True,
-    )
-    valid = loader(encode(names, valid_idx, tokenizer), 512, collate, shuffle=False)
+    train = loader(train_examples, args.batch_size, collate, shuffle=True)
+    valid = loader(valid_examples, 512, collate, shuffle=False)
     model = build_model(args, len(tokenizer), len(names.categories))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     callbacks = []
     if args.lr_schedule == "one-cycle":
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.lr, total_steps=args.epochs * len(train), pct_start=0.25
+            optimizer,
+            max_lr=args.lr,
+            total_steps=max(args.epochs * len(train), 10),  # tiny data: a few steps
+            pct_start=0.25,
         )
         callbacks.append(LearningRateScheduler(schedule, "step"))
     trainer = Trainer(
@@ -365,7 +471,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     say(
         f"seqlearn {seqlearn.__version__}: {len(names)} names, {len(names.categories)} "
-        f"languages, {len(train_idx)} train / {len(valid_idx)} held out; torch threads "
+        f"languages, {len(train_examples)} train / {len(valid_examples)} held out; "
+        f"alphabet {args.alphabet} ({len(tokenizer)} ids); torch threads "
         f"{torch.get_num_threads()}, processes {processes.world_size()}"
     )
     history = trainer.fit(train, epochs=args.epochs, valid_batches=valid)  # logs each epoch
@@ -382,9 +489,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     if processes.is_main_process():
         generator = TextGenerator(model, tokenizer, names.categories)
-        languages = [name for name in SHOWN_LANGUAGES if name in names.categories]
-        metrics["samples"] = show_samples(generator, languages, args)
-        save(args.out, generator, metrics)
+        metrics["samples"] = show_samples(generator, shown_languages(generator), args)
+        save(args.out, generator, metrics, args.start)
     if processes.is_distributed():
         torch.distributed.destroy_process_group()
     return metrics
@@ -396,9 +502,10 @@ def say(text: str) -> None:
         print(text)
 
 
-def save(out: Path, generator: TextGenerator, metrics: dict[str, Any]) -> None:
-    """Write the model as an artifact folder, with metrics.json beside it."""
-    generator.save(out, metadata={"metrics": metrics})
+def save(out: Path, generator: TextGenerator, metrics: dict[str, Any], starts: list[str]) -> None:
+    """Write the model as an artifact folder (with the metrics and the start letters shown
+    in its metadata, for ``generate``), and metrics.json beside it."""
+    generator.save(out, metadata={"metrics": metrics, "starts": starts})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     print(f"\nwrote config.json, model.safetensors, tokenizer.json and metrics.json to {out}")
 
@@ -414,7 +521,8 @@ def parse_generate_args(argv: list[str]) -> argparse.Namespace:
         "languages",
         nargs="*",
         metavar="LANGUAGE",
-        help=f"languages of the names (default: {' '.join(SHOWN_LANGUAGES)})",
+        help=f"languages of the names (default: {' '.join(SHOWN_LANGUAGES)}, or the model's "
+        "first six categories)",
     )
     parser.add_argument(
         "--out",
@@ -435,7 +543,8 @@ def generate(argv: list[str]) -> dict[str, list[str]]:
     generator = seqlearn.load(args.out)
     if not isinstance(generator, TextGenerator):
         raise SystemExit(f"{args.out} holds a {generator.task} model, not a generator")
-    languages = args.languages or SHOWN_LANGUAGES
+    languages = args.languages or shown_languages(generator)
+    args.start = args.start or generator.metadata.get("starts") or list(START_LETTERS)
     unknown = [language for language in languages if language not in generator.categories]
     if unknown:
         raise SystemExit(f"unknown languages {unknown}; the model knows {generator.categories}")

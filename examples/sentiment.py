@@ -18,6 +18,12 @@ files are ``rotten_tomatoes/train.tsv`` and ``valid.tsv`` under ``--data-dir`` (
 and ``dev.txt`` there, which ``--download`` fetches. An unlabelled Kaggle test file is
 classified into ``--submission``, Kaggle's ``PhraseId,Sentiment`` CSV.
 
+Your own labelled texts work with no code change: a folder of ``<category>.txt`` files
+through ``--categories-dir``, or a CSV, TSV or JSON Lines file through ``--data`` (with
+``--text-column`` and ``--label-column``); a stratified ``--valid-fraction`` of each
+category is held out, and the categories are yours. Data that cannot train stops the run
+at once with a one-line message.
+
 ``--lecture`` follows the exercise: the lecture's ``RNNForClassification`` (hidden size
 128, no nonlinearity) over frozen GloVe vectors, the loss once per phrase, plain SGD at a
 quarter of the divergent learning rate found by the trainer's finder. The default trains
@@ -35,7 +41,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -44,11 +50,14 @@ from torch.utils.data import DataLoader
 import seqlearn
 from seqlearn.artifacts import TextClassifier
 from seqlearn.data import (
-    SST_CATEGORIES,
     LengthBucketSampler,
     SentimentPhrases,
+    check_classes,
     collate_classification,
+    read_category_folder,
+    read_labeled_file,
     read_sentiment_file,
+    stratified_split,
 )
 from seqlearn.data.names import default_data_dir
 from seqlearn.data.sst import download_sst, sst_dir
@@ -102,6 +111,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--train", type=Path, default=None, help="training phrases: Kaggle TSV or SST trees"
+    )
+    own = parser.add_argument_group("your own data (instead of --train and --valid)")
+    source = own.add_mutually_exclusive_group()
+    source.add_argument(
+        "--categories-dir",
+        type=Path,
+        default=None,
+        help="a folder of <category>.txt files, one text a line",
+    )
+    source.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a CSV, TSV or JSON Lines file (.csv, .tsv, .jsonl), one text and its label a row",
+    )
+    own.add_argument("--text-column", default="text", help="--data: the column of texts")
+    own.add_argument("--label-column", default="label", help="--data: the column of labels")
+    own.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=0.2,
+        help="the share of each category held out for validation",
     )
     parser.add_argument(
         "--valid", type=Path, default=None, help="validation phrases: Kaggle TSV or SST trees"
@@ -196,6 +228,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--lr-grid needs --lecture and no --lr")
     if args.submission is not None and args.test is None:
         parser.error("--submission needs --test (the phrases to classify)")
+    own_data = args.categories_dir is not None or args.data is not None
+    if own_data and (args.train is not None or args.valid is not None):
+        parser.error("give --train/--valid or your own --categories-dir/--data, not both")
     for name in ("epochs", "batch_size", "hidden_size"):
         if getattr(args, name) < 1:
             parser.error(
@@ -232,12 +267,40 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 def read_phrases(path: Path, what: str) -> SentimentPhrases:
     """Read a Kaggle TSV or SST tree file, with a hint when the file is missing."""
     if not path.is_file():
-        raise SystemExit(
+        raise FileNotFoundError(
             f"{what} file {path} not found: pass --{what} FILE, or --data-dir (or "
             "$SEQLEARN_DATA) for a folder holding rotten_tomatoes/train.tsv and valid.tsv, "
             "or --download to train on the Stanford Sentiment Treebank"
         )
     return read_sentiment_file(path)
+
+
+def load_phrases(args: argparse.Namespace) -> tuple[SentimentPhrases, SentimentPhrases]:
+    """The training and validation phrases: the Kaggle or SST files, or your own data with
+    a stratified share of each category held out."""
+    if args.categories_dir is None and args.data is None:
+        args.train, args.valid = default_files(args)
+        return read_phrases(args.train, "train"), read_phrases(args.valid, "valid")
+    if args.categories_dir is not None:
+        texts = read_category_folder(args.categories_dir)
+    else:
+        texts = read_labeled_file(
+            args.data, text_column=args.text_column, label_column=args.label_column
+        )
+    check_classes(texts.labels, texts.categories, args.valid_fraction)
+    split = torch.Generator().manual_seed(args.seed)
+    parts = stratified_split(texts.labels, args.valid_fraction, generator=split)
+    train, valid = (texts.subset(indices) for indices in parts)
+    return tuple(  # type: ignore[return-value]
+        SentimentPhrases(part.texts, part.labels, categories=texts.categories)
+        for part in (train, valid)
+    )
+
+
+def fail(message: str) -> NoReturn:
+    """Stop with one line on stderr and exit status 2, as argparse does for bad flags."""
+    print(f"{Path(__file__).name}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def load_vectors(source: str, vocabulary: set[str]) -> GloVe:
@@ -280,13 +343,15 @@ def loader(
 # ---------------------------------------------------------------------------- model
 
 
-def build_model(args: argparse.Namespace, vocab_size: int, embedding: nn.Embedding) -> nn.Module:
+def build_model(
+    args: argparse.Namespace, vocab_size: int, embedding: nn.Embedding, num_classes: int
+) -> nn.Module:
     """The lecture's RNN over the word vectors, or a bidirectional GRU, max-pooled."""
     generator = torch.Generator().manual_seed(args.seed)
     dim, hidden = embedding.embedding_dim, args.hidden_size
     common: dict[str, Any] = {
         "vocab_size": vocab_size,
-        "num_classes": len(SST_CATEGORIES),
+        "num_classes": num_classes,
         "embedding": embedding,
         "generator": generator,
     }
@@ -396,10 +461,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)  # the example owns its process; the library never does this
-    args.train, args.valid = default_files(args)
-    train_phrases = read_phrases(args.train, "train")
-    valid_phrases = read_phrases(args.valid, "valid")
-    test_phrases = read_phrases(args.test, "test") if args.test is not None else None
+    try:  # data that cannot train stops here, before any training
+        train_phrases, valid_phrases = load_phrases(args)
+        test_phrases = read_phrases(args.test, "test") if args.test is not None else None
+    except (OSError, ValueError, TypeError) as error:
+        fail(str(error))
+    categories = train_phrases.categories
     tokenizer = WordTokenizer.from_texts(train_phrases.texts)  # lowercase, whitespace split
     started = time.perf_counter()
     vectors = load_vectors(args.glove, set(tokenizer.vocabulary.words))
@@ -430,7 +497,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         extra["test_sentence"] = encode(test_phrases.sentences(), tokenizer)[0]
     train = loader(train_examples, args.batch_size, shuffle=True)
     valid = loader(valid_examples, 512, shuffle=False)
-    model = build_model(args, tokenizer.vocab_size, embedding)
+    model = build_model(args, tokenizer.vocab_size, embedding, len(categories))
     print(
         f"{len(train_examples)} training phrases, {len(valid_examples)} validation phrases "
         f"({len(extra['valid_sentence'])} whole sentences); torch threads "
@@ -449,7 +516,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
         schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.lr, total_steps=args.epochs * len(train), pct_start=0.2
+            optimizer,
+            max_lr=args.lr,
+            total_steps=max(args.epochs * len(train), 10),  # tiny data: a few steps
+            pct_start=0.2,
         )
         callbacks.append(LearningRateScheduler(schedule, "step"))
         clip = 1.0
@@ -487,7 +557,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"validation phrase accuracy {metrics['valid_accuracy'][-1]:.4f}, sentence accuracy "
         f"{metrics['valid_sentence_accuracy'][-1]:.4f}"
     )
-    classifier = TextClassifier(model, tokenizer, list(SST_CATEGORIES))
+    classifier = TextClassifier(model, tokenizer, categories)
     if args.submission is not None:
         assert test_phrases is not None  # parse_args insists on --test
         labels = predict_labels(classifier, test_phrases.texts)

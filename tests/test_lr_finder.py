@@ -411,6 +411,6 @@ def test_plots_without_matplotlib_say_how_to_install_it(
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     divergent, ranged = _results()
     for result in (divergent, ranged):
-        with pytest.raises(ImportError, match=r"pip install seqlearn\[plot\]"):
+        with pytest.raises(ImportError, match=r"the plot extra \(pip install -e .\.\[plot\]"):
             result.plot(tmp_path / "plot.png")
     assert not list(tmp_path.iterdir())

@@ -188,9 +188,15 @@ def test_bad_flags_are_refused(
     assert result.returncode == 2 and message in result.stderr
 
 
-def test_a_missing_file_says_how_to_get_it(example: dict[str, Any], tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match=r"rotten_tomatoes/train\.tsv"):
+def test_a_missing_file_says_how_to_get_it(
+    example: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
         example["main"](["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert stopped.value.code == 2  # one line on stderr, as for a bad flag
+    error = capsys.readouterr().err
+    assert error.startswith("sentiment.py: error: ") and error.count("\n") == 1
+    assert "rotten_tomatoes/train.tsv" in error
 
 
 def test_treebank_trees_in_the_data_dir_are_the_fallback(

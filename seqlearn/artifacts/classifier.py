@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -69,6 +69,7 @@ class TextClassifier(Predictor[Tokenizer]):
         tokenizer: Its tokenizer.
         labels: The name of each class, in id order.
         batch_size: Texts per batch.
+        metadata: Saved with the model (see :class:`~seqlearn.artifacts.Predictor`).
 
     Raises:
         ValueError: If ``labels`` is empty or ``batch_size`` not positive.
@@ -95,6 +96,7 @@ class TextClassifier(Predictor[Tokenizer]):
         labels: Sequence[str],
         *,
         batch_size: int = 256,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -102,7 +104,7 @@ class TextClassifier(Predictor[Tokenizer]):
             raise ValueError(f"labels must be a non-empty sequence of names, got {labels!r}")
         if check_int("batch_size", batch_size) < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        super().__init__(model, tokenizer, labels)
+        super().__init__(model, tokenizer, labels, metadata=metadata)
         self.batch_size = batch_size
 
     @classmethod
@@ -125,7 +127,9 @@ class TextClassifier(Predictor[Tokenizer]):
             raise ArtifactError(f"{config}: task {artifact.task!r}, not {cls.task!r}")
         if not artifact.labels:
             raise ArtifactError(f"{config}: a classifier needs 'labels', got none")
-        classifier = cls(artifact.model, artifact.tokenizer, artifact.labels)
+        classifier = cls(
+            artifact.model, artifact.tokenizer, artifact.labels, metadata=artifact.metadata
+        )
         one = torch.ones(1, dtype=torch.long)
         try:
             with evaluating(artifact.model):

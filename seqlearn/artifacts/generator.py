@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -17,6 +17,7 @@ from seqlearn.artifacts.folder import Artifact, ArtifactError
 from seqlearn.artifacts.predictor import Predictor
 from seqlearn.data.batching import IGNORE_INDEX, pad_sequences
 from seqlearn.decode import (
+    BanTokens,
     Generation,
     LogitsProcessor,
     MinP,
@@ -98,6 +99,11 @@ class GenerationTokenizer(Protocol):
         """The beginning-of-sequence id, if any."""
         ...
 
+    @property
+    def unk_id(self) -> int | None:
+        """The unknown-character id, if any (never generated)."""
+        ...
+
     def encode(self, text: str) -> list[int]:
         """The ids of a text."""
         ...
@@ -169,12 +175,14 @@ class TextGenerator(Predictor[GenerationTokenizer]):
     The model is a :class:`~seqlearn.nn.ConditionalLM` (or any module with its
     ``initial_state(categories)``, ``step(tokens, state)`` and ``forward(tokens, lengths,
     categories)``). Generation runs every decoding strategy of :mod:`seqlearn.decode` under
-    :func:`torch.inference_mode` in eval mode.
+    :func:`torch.inference_mode` in eval mode; a tokenizer's UNK token (for characters
+    outside a learned alphabet) is never generated.
 
     Args:
         model: The conditional language model.
         tokenizer: Its character tokenizer (``eos_id``, ``bos_id``, ``encode``, ``decode``).
         categories: The name of each category, in id order.
+        metadata: Saved with the model (see :class:`~seqlearn.artifacts.Predictor`).
 
     Raises:
         TypeError: If the model or tokenizer lacks what generation needs.
@@ -196,7 +204,12 @@ class TextGenerator(Predictor[GenerationTokenizer]):
     task: ClassVar[str] = "conditional-generation"
 
     def __init__(
-        self, model: nn.Module, tokenizer: GenerationTokenizer, categories: Sequence[str]
+        self,
+        model: nn.Module,
+        tokenizer: GenerationTokenizer,
+        categories: Sequence[str],
+        *,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module) or not isinstance(model, ConditionalModel):
             raise TypeError(
@@ -213,7 +226,7 @@ class TextGenerator(Predictor[GenerationTokenizer]):
                 f"expected {model.num_categories} category names (the model's), got "
                 f"{categories!r:.200}"
             )
-        super().__init__(model, tokenizer, categories)
+        super().__init__(model, tokenizer, categories, metadata=metadata)
         self._lm: ConditionalModel = model  # the same module, typed by what generation uses
 
     @classmethod
@@ -235,7 +248,12 @@ class TextGenerator(Predictor[GenerationTokenizer]):
         if artifact.task != cls.task:
             raise ArtifactError(f"{config}: task {artifact.task!r}, not {cls.task!r}")
         try:
-            generator = cls(artifact.model, artifact.tokenizer, artifact.labels or [])
+            generator = cls(
+                artifact.model,
+                artifact.tokenizer,
+                artifact.labels or [],
+                metadata=artifact.metadata,
+            )
         except (TypeError, ValueError) as error:
             raise ArtifactError(f"{config}: {error}") from error
         one = torch.zeros(1, dtype=torch.long)
@@ -406,6 +424,9 @@ class TextGenerator(Predictor[GenerationTokenizer]):
             )
         device = self.device
         state = self._lm.initial_state(torch.tensor([index], device=device))
+        unk_id = self._tokenizer.unk_id
+        if unk_id is not None:  # an unknown character is read, never written
+            processors = [BanTokens([unk_id]), *processors]
         options: dict[str, Any] = {
             "eos_id": self._tokenizer.eos_id,
             "max_new_tokens": max_length,

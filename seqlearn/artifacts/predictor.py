@@ -32,6 +32,8 @@ class Predictor(ABC, Generic[TokenizerT]):
         model: The trained model.
         tokenizer: Its tokenizer.
         labels: The name of each class (or category), in id order.
+        metadata: Anything JSON can hold (training metrics, the data's provenance), saved
+            with the model and read back with it.
 
     Example:
         >>> from seqlearn.artifacts import TextClassifier
@@ -42,10 +44,19 @@ class Predictor(ABC, Generic[TokenizerT]):
     task: ClassVar[str]
     """The task name saved in the artifact's ``config.json``."""
 
-    def __init__(self, model: nn.Module, tokenizer: TokenizerT, labels: Sequence[str]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: TokenizerT,
+        labels: Sequence[str],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
         self._model = model
         self._tokenizer = tokenizer
         self._labels = [str(label) for label in labels]
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        """The metadata saved with the model (what :func:`~seqlearn.artifacts.load` read)."""
 
     @classmethod
     @abstractmethod
@@ -122,7 +133,8 @@ class Predictor(ABC, Generic[TokenizerT]):
 
         Args:
             path: The folder (see :func:`~seqlearn.artifacts.save_artifact`).
-            metadata: Anything JSON can hold, e.g. training metrics.
+            metadata: Anything JSON can hold, e.g. training metrics; ``None`` saves
+                :attr:`metadata`.
 
         Returns:
             The folder.
@@ -133,7 +145,7 @@ class Predictor(ABC, Generic[TokenizerT]):
             task=self.task,
             tokenizer=self._tokenizer,  # type: ignore[arg-type]
             labels=self._labels,
-            metadata=metadata,
+            metadata=self.metadata if metadata is None else metadata,
         )
 
     @abstractmethod

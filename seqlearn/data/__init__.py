@@ -10,6 +10,8 @@ from seqlearn.data.batching import collate_next_token as collate_next_token
 from seqlearn.data.batching import pad_sequences as pad_sequences
 from seqlearn.data.delimited import from_label_names as from_label_names
 from seqlearn.data.delimited import read_delimited as read_delimited
+from seqlearn.data.delimited import read_jsonl as read_jsonl
+from seqlearn.data.delimited import read_labeled_file as read_labeled_file
 from seqlearn.data.download import DataIntegrityError as DataIntegrityError
 from seqlearn.data.download import DownloadError as DownloadError
 from seqlearn.data.download import download_file as download_file
@@ -33,6 +35,7 @@ from seqlearn.data.sentiment import SentimentPhrase as SentimentPhrase
 from seqlearn.data.sentiment import SentimentPhrases as SentimentPhrases
 from seqlearn.data.sentiment_files import read_kaggle_tsv as read_kaggle_tsv
 from seqlearn.data.sentiment_files import read_sentiment_file as read_sentiment_file
+from seqlearn.data.split import check_classes as check_classes
 from seqlearn.data.split import stratified_split as stratified_split
 from seqlearn.data.sst import SST_FILE_SHA256 as SST_FILE_SHA256
 from seqlearn.data.sst import SST_SENTENCE_COUNTS as SST_SENTENCE_COUNTS
@@ -64,6 +67,7 @@ __all__ = [
     "SentimentPhrases",
     "ShardedBatchSampler",
     "TokenIds",
+    "check_classes",
     "collate_classification",
     "collate_next_token",
     "default_data_dir",
@@ -78,7 +82,9 @@ __all__ = [
     "pad_sequences",
     "read_category_folder",
     "read_delimited",
+    "read_jsonl",
     "read_kaggle_tsv",
+    "read_labeled_file",
     "read_sentiment_file",
     "read_sst_trees",
     "safe_extract_zip",

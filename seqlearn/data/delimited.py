@@ -1,36 +1,30 @@
-"""Labelled texts from delimited files (TSV, CSV) and from in-memory lists of label names.
+"""Labelled texts from files (CSV, TSV, JSON Lines) and from in-memory lists of label names.
 
-:func:`read_delimited` reads a text column and a label column, chosen by their header
-names, from a file such as a spreadsheet export; :func:`from_label_names` builds the same
-:class:`~seqlearn.data.LabeledTexts` from two lists, texts and their label names. (With
-integer labels and a list of categories at hand, the ``LabeledTexts`` constructor is the
-direct path.)
+:func:`read_labeled_file` reads a text column and a label column from a file such as a
+spreadsheet export or a JSON Lines dump, telling the format from the suffix
+(:func:`read_delimited` for CSV and TSV, :func:`read_jsonl` for JSON Lines);
+:func:`from_label_names` builds the same :class:`~seqlearn.data.LabeledTexts` from two
+lists, texts and their label names. (With integer labels and a list of categories at hand,
+the ``LabeledTexts`` constructor is the direct path.)
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from seqlearn.data._text_file import line_error, read_text
+from seqlearn.data._labels import label_ids, sorted_categories
+from seqlearn.data._text_file import line_error, read_lines, read_text
 from seqlearn.data.labeled_texts import LabeledTexts
 
-__all__ = ["from_label_names", "read_delimited"]
+__all__ = ["from_label_names", "read_delimited", "read_jsonl", "read_labeled_file"]
 
 _DELIMITERS = {".tsv": "\t", ".csv": ","}
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def _sorted_categories(names: Iterable[str]) -> list[str]:
-    """Distinct names, in numeric order when all are integers, else in code point order."""
-    distinct = set(names)
-    if all(_INTEGER.fullmatch(name) for name in distinct):
-        return sorted(distinct, key=lambda name: (int(name), name))
-    return sorted(distinct)
+_JSON_LINES = (".jsonl", ".ndjson")
 
 
 def from_label_names(
@@ -68,7 +62,7 @@ def from_label_names(
     for index, name in enumerate(label_names):
         if not isinstance(name, str):
             raise TypeError(f"expected label names of type str, got {name!r} at {index}")
-    names = _sorted_categories(label_names) if categories is None else list(categories)
+    names = sorted_categories(label_names) if categories is None else list(categories)
     index_of = {name: index for index, name in enumerate(names)}
     labels: list[int] = []
     for index, name in enumerate(label_names):
@@ -176,3 +170,129 @@ def read_delimited(
         texts.append(row[text_index])
         names.append(name)
     return from_label_names(texts, names, categories=categories)
+
+
+def read_jsonl(
+    path: str | os.PathLike[str],
+    *,
+    text_column: str,
+    label_column: str,
+    categories: Sequence[str] | None = None,
+) -> LabeledTexts:
+    """Read texts and their labels from a JSON Lines file: one JSON object a line.
+
+    Each non-blank line is an object holding (at least) the text field and the label
+    field. Labels may be names (strings) or integer ids; names are matched against
+    ``categories``, ids index it (without ``categories``, each id stands for the name
+    ``str(id)``, so ids ``0 .. K-1`` keep their values).
+
+    Args:
+        path: The file, UTF-8 (a leading byte-order mark is dropped).
+        text_column: The field holding the texts.
+        label_column: The field holding the labels.
+        categories: The category names in label order; ``None`` takes the labels found,
+            sorted: numerically when all are integers, else by code point.
+
+    Returns:
+        A :class:`~seqlearn.data.LabeledTexts` in file order.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the file is not UTF-8, a line is not a JSON object or lacks a field,
+            or a label is not one of ``categories``; the message names the file and line.
+        TypeError: If a text is not a string or a label neither a string nor an integer
+            (naming the file and line).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp, "reviews.jsonl")
+        ...     rows = ['{"text": "Great", "stars": 5}', '{"text": "Dull", "stars": 1}']
+        ...     _ = path.write_text("\\n".join(rows))
+        ...     data = read_jsonl(path, text_column="text", label_column="stars")
+        >>> data.categories, list(data)
+        (['1', '5'], [('Great', 1), ('Dull', 0)])
+    """
+    file = Path(path)
+    numbers: list[int] = []
+    texts: list[object] = []
+    values: list[object] = []
+    for number, line in enumerate(read_lines(file), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise line_error(file, number, f"not JSON ({error.msg})") from error
+        if not isinstance(row, dict):
+            raise line_error(file, number, f"expected a JSON object, got {type(row).__name__}")
+        for field in (text_column, label_column):
+            if field not in row:
+                raise line_error(file, number, f"no field {field!r} (fields: {sorted(row)})")
+        numbers.append(number)
+        texts.append(row[text_column])
+        values.append(row[label_column])
+
+    def where(index: int) -> str:
+        return f"{file}, line {numbers[index]}" if numbers else str(file)
+
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{where(index)}: expected a text (str), got {text!r}")
+    labels, names = label_ids(values, categories, where)
+    return LabeledTexts([str(text) for text in texts], labels, names)
+
+
+def read_labeled_file(
+    path: str | os.PathLike[str],
+    *,
+    text_column: str,
+    label_column: str,
+    categories: Sequence[str] | None = None,
+) -> LabeledTexts:
+    """Read a labelled text file, telling its format from the suffix.
+
+    ``.csv`` and ``.tsv`` files are read by :func:`read_delimited` (a header line names the
+    columns), ``.jsonl`` and ``.ndjson`` files by :func:`read_jsonl` (the columns are the
+    fields of each line's object). Suffixes match in any case.
+
+    Args:
+        path: The file.
+        text_column: The column (or field) holding the texts.
+        label_column: The column (or field) holding the labels.
+        categories: The category names in label order; ``None`` takes the labels found,
+            sorted: numerically when all are integers, else by code point.
+
+    Returns:
+        A :class:`~seqlearn.data.LabeledTexts` in file order.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If the suffix is none of these, or as the reader of the format raises
+            (naming the file and line).
+        TypeError: As :func:`read_jsonl` raises.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = Path(tmp, "animals.TSV")
+        ...     _ = path.write_text("name\\tkind\\nrobin\\tbird\\ncod\\tfish\\n")
+        ...     data = read_labeled_file(path, text_column="name", label_column="kind")
+        >>> data.categories, data.texts
+        (['bird', 'fish'], ['robin', 'cod'])
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix in _DELIMITERS:
+        return read_delimited(
+            file, text_column=text_column, label_column=label_column, categories=categories
+        )
+    if suffix in _JSON_LINES:
+        return read_jsonl(
+            file, text_column=text_column, label_column=label_column, categories=categories
+        )
+    raise ValueError(
+        f"cannot tell the format of {file} from its suffix: expected .csv, .tsv, .jsonl or .ndjson"
+    )

@@ -10,12 +10,15 @@ from __future__ import annotations
 import operator
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import SupportsIndex
 
 from torch.utils.data import Dataset
-from typing_extensions import final
+from typing_extensions import Self, final
+
+from seqlearn.data._frames import hf_columns, pandas_columns
+from seqlearn.data._labels import label_ids, texts_of
 
 __all__ = ["LabeledTexts", "read_category_folder"]
 
@@ -80,6 +83,107 @@ class LabeledTexts(Dataset[tuple[str, int]]):
         self._texts = tuple(texts)
         self._labels = tuple(checked)
         self._categories = tuple(categories)
+
+    @classmethod
+    def from_pandas(
+        cls,
+        frame: object,
+        *,
+        text_column: str,
+        label_column: str,
+        categories: Sequence[str] | None = None,
+    ) -> Self:
+        """Texts and labels from two columns of a pandas ``DataFrame`` (``pandas``
+        extra).
+
+        Labels may be names (strings), integer ids, or a categorical column, whose
+        categories become the category names in their order. Names are matched against
+        ``categories`` and ids index it; without ``categories`` the names found are sorted
+        (numerically when all are integers), and each id stands for the name ``str(id)``.
+
+        Args:
+            frame: The DataFrame.
+            text_column: The column of texts.
+            label_column: The column of labels.
+            categories: The category names in label order (not with a categorical column).
+
+        Returns:
+            The dataset, in row order.
+
+        Raises:
+            ImportError: If pandas is not installed.
+            TypeError: If ``frame`` is not a DataFrame, or a text or label has the wrong
+                type (a missing value); the message names the row.
+            ValueError: If a column is missing or a label is not one of ``categories``.
+
+        Example:
+            >>> import pandas as pd
+            >>> frame = pd.DataFrame({"name": ["Ivanov", "Sato", "Petrov"],
+            ...                       "language": ["Russian", "Japanese", "Russian"]})
+            >>> data = LabeledTexts.from_pandas(frame, text_column="name",
+            ...                                 label_column="language")
+            >>> data.categories, data.labels
+            (['Japanese', 'Russian'], [1, 0, 1])
+        """
+        texts, values, names = pandas_columns(frame, text_column, label_column)
+        assert values is not None  # a label column was asked for
+        return cls._from_columns(texts, values, names or categories, lambda i: f"row {i}")
+
+    @classmethod
+    def from_hf_dataset(
+        cls,
+        dataset: object,
+        *,
+        text_column: str,
+        label_column: str,
+        categories: Sequence[str] | None = None,
+    ) -> Self:
+        """Texts and labels from two columns of a Hugging Face ``datasets.Dataset``
+        (``hf`` extra).
+
+        A ``ClassLabel`` label feature gives the category names (its ``names``); other
+        label columns are read as :meth:`from_pandas` reads them.
+
+        Args:
+            dataset: The dataset (one split: index a ``DatasetDict`` first).
+            text_column: The column of texts.
+            label_column: The column of labels.
+            categories: The category names in label order (not with a ``ClassLabel``).
+
+        Returns:
+            The dataset, in row order.
+
+        Raises:
+            ImportError: If ``datasets`` is not installed.
+            TypeError: If ``dataset`` is not a ``datasets.Dataset``, or a text or label has
+                the wrong type; the message names the row.
+            ValueError: If a column is missing or a label is not one of ``categories``.
+
+        Example:
+            >>> from datasets import ClassLabel, Dataset, Features, Value
+            >>> features = Features({"text": Value("string"),
+            ...                      "label": ClassLabel(names=["neg", "pos"])})
+            >>> reviews = Dataset.from_dict({"text": ["Dull", "Great"], "label": [0, 1]},
+            ...                             features=features)
+            >>> data = LabeledTexts.from_hf_dataset(reviews, text_column="text",
+            ...                                     label_column="label")
+            >>> data.categories, list(data)
+            (['neg', 'pos'], [('Dull', 0), ('Great', 1)])
+        """
+        texts, values, names = hf_columns(dataset, text_column, label_column)
+        assert values is not None  # a label column was asked for
+        return cls._from_columns(texts, values, names or categories, lambda i: f"row {i}")
+
+    @classmethod
+    def _from_columns(
+        cls,
+        texts: Sequence[object],
+        values: Sequence[object],
+        categories: Sequence[str] | None,
+        where: Callable[[int], str],
+    ) -> Self:
+        labels, names = label_ids(values, categories, where)
+        return cls(texts_of(texts, where), labels, names)
 
     @property
     def texts(self) -> list[str]:

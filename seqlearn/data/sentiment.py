@@ -17,6 +17,8 @@ from typing import Final, NamedTuple, SupportsIndex
 from torch.utils.data import Dataset
 from typing_extensions import final
 
+from seqlearn.data._frames import hf_columns, pandas_columns
+from seqlearn.data._labels import label_ids, texts_of
 from seqlearn.data.labeled_texts import LabeledTexts
 
 __all__ = ["SST2_CATEGORIES", "SST_CATEGORIES", "SentimentPhrase", "SentimentPhrases"]
@@ -164,6 +166,101 @@ class SentimentPhrases(Dataset[SentimentPhrase]):
                 if not isinstance(flag, bool):
                     raise TypeError(f"expected bool is_sentence flags, got {flag!r} at {index}")
             self._is_sentence = tuple(is_sentence)
+
+    @classmethod
+    def from_pandas(
+        cls,
+        frame: object,
+        *,
+        text_column: str,
+        label_column: str | None = None,
+        categories: Sequence[str] = SST_CATEGORIES,
+    ) -> SentimentPhrases:
+        """Phrases, and their labels if there are any, from a pandas ``DataFrame``
+        (``pandas`` extra).
+
+        Labels are ids into ``categories`` (0 negative ... 4 positive by default), names of
+        ``categories``, or a categorical column whose categories are used instead. Every
+        phrase counts as a whole sentence.
+
+        Args:
+            frame: The DataFrame.
+            text_column: The column of phrases.
+            label_column: The column of labels; ``None`` for unlabelled phrases.
+            categories: The category names in label order.
+
+        Returns:
+            The phrases, in row order.
+
+        Raises:
+            ImportError: If pandas is not installed.
+            TypeError: If ``frame`` is not a DataFrame, or a phrase or label has the wrong
+                type; the message names the row.
+            ValueError: If a column is missing or a label is not one of ``categories``.
+
+        Example:
+            >>> import pandas as pd
+            >>> frame = pd.DataFrame({"review": ["A gem .", "Dull ."], "stars": [4, 0]})
+            >>> phrases = SentimentPhrases.from_pandas(frame, text_column="review",
+            ...                                        label_column="stars")
+            >>> [(p.text, phrases.categories[p.label]) for p in phrases]
+            [('A gem .', 'positive'), ('Dull .', 'negative')]
+        """
+        texts, values, names = pandas_columns(frame, text_column, label_column)
+        return cls._from_columns(texts, values, names or categories)
+
+    @classmethod
+    def from_hf_dataset(
+        cls,
+        dataset: object,
+        *,
+        text_column: str,
+        label_column: str | None = None,
+        categories: Sequence[str] = SST_CATEGORIES,
+    ) -> SentimentPhrases:
+        """Phrases, and their labels if there are any, from a Hugging Face
+        ``datasets.Dataset`` (``hf`` extra).
+
+        A ``ClassLabel`` label feature gives the category names; other label columns are
+        read as :meth:`from_pandas` reads them.
+
+        Args:
+            dataset: The dataset (one split).
+            text_column: The column of phrases.
+            label_column: The column of labels; ``None`` for unlabelled phrases.
+            categories: The category names in label order (not with a ``ClassLabel``).
+
+        Returns:
+            The phrases, in row order.
+
+        Raises:
+            ImportError: If ``datasets`` is not installed.
+            TypeError: If ``dataset`` is not a ``datasets.Dataset``, or a phrase or label
+                has the wrong type; the message names the row.
+            ValueError: If a column is missing or a label is not one of ``categories``.
+
+        Example:
+            >>> from datasets import Dataset
+            >>> reviews = Dataset.from_dict({"sentence": ["A gem .", "Meh ."], "label": [4, 2]})
+            >>> phrases = SentimentPhrases.from_hf_dataset(reviews, text_column="sentence",
+            ...                                            label_column="label")
+            >>> phrases.labels, phrases.categories[2]
+            ([4, 2], 'neutral')
+        """
+        texts, values, names = hf_columns(dataset, text_column, label_column)
+        return cls._from_columns(texts, values, names or categories)
+
+    @classmethod
+    def _from_columns(
+        cls, texts: Sequence[object], values: Sequence[object] | None, categories: Sequence[str]
+    ) -> SentimentPhrases:
+        def where(index: int) -> str:
+            return f"row {index}"
+
+        if values is None:
+            return cls(texts_of(texts, where), None, categories=categories)
+        labels, names = label_ids(values, categories, where)
+        return cls(texts_of(texts, where), labels, categories=names)
 
     @property
     def texts(self) -> list[str]:

@@ -8,7 +8,7 @@ import torch
 
 from seqlearn._checks import check_int, check_real
 
-__all__ = ["stratified_split"]
+__all__ = ["check_classes", "stratified_split"]
 
 
 def stratified_split(
@@ -75,3 +75,72 @@ def stratified_split(
         valid.extend(members[i] for i in order[:num_valid])
         train.extend(members[i] for i in order[num_valid:])
     return sorted(train), sorted(valid)
+
+
+def check_classes(
+    labels: Sequence[int],
+    categories: Sequence[str],
+    valid_fraction: float = 0.2,
+    *,
+    min_categories: int = 2,
+) -> None:
+    """Check, before training, that a labelled data set can be split and learned.
+
+    Every category must have texts, and :func:`stratified_split` with ``valid_fraction``
+    must leave each one at least one text to validate on and one to train on; there must
+    be at least ``min_categories`` categories (a classifier needs two). Data that fails
+    these checks trains into a validation loss of ``nan`` or a classifier that never saw a
+    class, so it is better refused at once, with a message saying what to do.
+
+    Args:
+        labels: The label of each text.
+        categories: The category names (label ``i`` names ``categories[i]``).
+        valid_fraction: The share of each category that :func:`stratified_split` holds out.
+        min_categories: The fewest categories allowed.
+
+    Raises:
+        ValueError: Naming every problem found: too few categories, empty categories,
+            categories too small to split.
+
+    Example:
+        >>> check_classes([0, 0, 0, 0, 0, 1, 1, 1, 1, 1], ["birds", "fish"])  # fine
+        >>> try:
+        ...     check_classes([0, 0, 0, 0, 0, 1, 1], ["birds", "fish"], 0.2)
+        ... except ValueError as error:
+        ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
+        category 'fish' has 2 texts: with a validation share of 0.2 none of them is held
+        out for validation; give it at least 3 texts, or hold out a larger share
+    """
+    check_real("valid_fraction", valid_fraction)
+    counts = [0] * len(categories)
+    for label in labels:
+        counts[label] += 1
+    problems = []
+    if len(categories) < min_categories:
+        shown = ", ".join(repr(name) for name in categories) or "none"
+        problems.append(
+            f"{len(categories)} categor{'y' if len(categories) == 1 else 'ies'} ({shown}): "
+            f"at least {min_categories} are needed; give each class its own label (or "
+            "<category>.txt file)"
+        )
+    for name, count in zip(categories, counts):
+        held_out = round(count * valid_fraction)
+        if count == 0:
+            problems.append(f"category {name!r} has no texts; remove it or give it some")
+        elif held_out == 0 and valid_fraction <= 0:
+            problems.append(f"category {name!r}: a validation share of 0 holds out no text")
+        elif held_out == 0:
+            needed = next(n for n in range(count, 10**6) if round(n * valid_fraction) >= 1)
+            problems.append(
+                f"category {name!r} has {count} text{'s' * (count != 1)}: with a validation "
+                f"share of {valid_fraction:g} none of them is held out for validation; give "
+                f"it at least {needed} texts, or hold out a larger share"
+            )
+        elif held_out == count:
+            problems.append(
+                f"category {name!r} has {count} text{'s' * (count != 1)}: with a validation "
+                f"share of {valid_fraction:g} all of them are held out and none is left to "
+                "train on; give it more texts, or hold out a smaller share"
+            )
+    if problems:
+        raise ValueError("; ".join(problems))

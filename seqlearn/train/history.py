@@ -228,7 +228,7 @@ class History:
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Plot train and validation loss (and accuracy, if measured) against epoch to a PNG.
 
-        Needs matplotlib (``pip install seqlearn[plot]``).
+        Needs matplotlib (the ``plot`` extra).
 
         Args:
             path: The PNG file to write.
@@ -281,6 +281,7 @@ def _pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise ImportError(
-            "plotting needs matplotlib: pip install seqlearn[plot] (or pip install matplotlib)"
+            "plotting needs matplotlib: the plot extra (pip install -e '.[plot]' in a clone of "
+            "seqlearn), or pip install matplotlib"
         ) from error
     return plt

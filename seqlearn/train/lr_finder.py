@@ -488,6 +488,7 @@ def _figure() -> Figure:
         from matplotlib.figure import Figure  # type: ignore[import-not-found, unused-ignore]
     except ImportError as error:
         raise ImportError(
-            "plotting needs matplotlib; install it with `pip install seqlearn[plot]`"
+            "plotting needs matplotlib; install it with the plot extra (pip install -e '.[plot]' "
+            "in a clone of seqlearn), or pip install matplotlib"
         ) from error
     return Figure(figsize=(6.4, 4.8), layout="constrained")
