@@ -27,6 +27,12 @@ __all__ = ["Recurrent", "check_lengths"]
 StateT = TypeVar("StateT")
 
 
+def _is_exporting() -> bool:
+    """``torch.compiler.is_exporting()``; torch < 2.7 lacks it (and cannot export to ONNX)."""
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return is_exporting is not None and bool(is_exporting())
+
+
 def check_lengths(lengths: Tensor, batch_size: int, max_length: int) -> Tensor:
     """Check a ``(B,)`` tensor of sequence lengths and return it as int64.
 
@@ -165,7 +171,7 @@ class Recurrent(nn.Module, Generic[StateT]):
                 tensor, or ``initial_state`` does not have the structure of
                 ``cell.initial_state(B)``.
         """
-        if torch.compiler.is_exporting():
+        if _is_exporting():
             return self._run_exported(x, lengths, initial_state)
         if not isinstance(x, Tensor):
             raise TypeError(
