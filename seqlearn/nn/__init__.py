@@ -38,6 +38,7 @@ from seqlearn.nn.state import rebuild_state as rebuild_state
 from seqlearn.nn.state import select_rows as select_rows
 from seqlearn.nn.state import state_leaves as state_leaves
 from seqlearn.nn.state import where_rows as where_rows
+from seqlearn.nn.steps import shrinking_steps as shrinking_steps
 from seqlearn.nn.word_embedding import Coverage as Coverage
 from seqlearn.nn.word_embedding import OOVInit as OOVInit
 from seqlearn.nn.word_embedding import coverage as coverage
@@ -84,6 +85,7 @@ __all__ = [
     "registered_name",
     "reverse_padded",
     "select_rows",
+    "shrinking_steps",
     "state_leaves",
     "where_rows",
 ]

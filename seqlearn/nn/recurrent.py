@@ -19,8 +19,8 @@ from seqlearn.nn.state import (
     rebuild_state,
     state_leaves,
     where_rows,
-    zip_map_state,
 )
+from seqlearn.nn.steps import shrinking_steps
 
 __all__ = ["Recurrent", "check_lengths"]
 
@@ -318,33 +318,15 @@ def _run_steps(
     """The step-by-step loop of one cell over packed data; returns output data, final state.
 
     Rows are sorted longest first, so step ``t`` runs only the first ``batch_sizes[t]``
-    rows: the batch shrinks as sequences end (no masking), and each row's last state is
-    set aside when it ends. A cell implementing
+    rows (:func:`~seqlearn.nn.steps.shrinking_steps`). A cell implementing
     :class:`~seqlearn.nn.cells.base.ProjectsInputs` projects the inputs of all steps in
     one product before the loop.
     """
     step: Any = cell
     if isinstance(cell, ProjectsInputs):
         data, step = cell.project_inputs(data), cell.step_projected  # (N, K)
-    sizes = batch_sizes.tolist()
-    running, ended, outputs = sizes[0], [], []
-    for x_t, size in zip(torch.split(data, sizes), sizes):  # x_t: (size, K)
-        if size < running:  # the last rows have ended: keep their states aside
-            ended.append(_rows(state, size, running))
-            state, running = _rows(state, 0, size), size
-        y, state = step(x_t, state)  # (size, O)
-        outputs.append(y)
-    for piece in reversed(ended):  # rows in order: longest first
-        state = zip_map_state(_concat, state, piece)
+    outputs, state = shrinking_steps(step, torch.split(data, batch_sizes.tolist()), state)
     return torch.cat(outputs), state
-
-
-def _rows(state: Any, start: int, stop: int) -> Any:
-    return map_state(lambda t: t[start:stop], state)
-
-
-def _concat(first: Tensor, second: Tensor) -> Tensor:
-    return torch.cat((first, second))
 
 
 class _Packing:
