@@ -94,6 +94,8 @@ nitpick_ignore_regex = [
     # ("nn.Module" for torch.nn.Module, "Path" for pathlib.Path).
     (r"py:class", r"nn\.\w+"),
     (r"py:class", r"Path"),
+    # Private base classes (a leading underscore) share code and have no pages.
+    (r"py:class", r"seqlearn(\.\w+)*\._\w+"),
 ]
 
 # -- autodoc and napoleon (Google style) --------------------------------------------------

@@ -32,6 +32,7 @@ from seqlearn.data import stratified_split as stratified_split
 from seqlearn.decode import BanTokens as BanTokens
 from seqlearn.decode import Generation as Generation
 from seqlearn.decode import LogitsProcessor as LogitsProcessor
+from seqlearn.decode import LogitsProcessorList as LogitsProcessorList
 from seqlearn.decode import MinLength as MinLength
 from seqlearn.decode import MinP as MinP
 from seqlearn.decode import RepetitionPenalty as RepetitionPenalty
@@ -79,6 +80,7 @@ __all__ = [
     "LabeledTexts",
     "LengthBucketSampler",
     "LogitsProcessor",
+    "LogitsProcessorList",
     "MinLength",
     "MinP",
     "NextTokenBatch",

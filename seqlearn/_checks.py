@@ -1,4 +1,5 @@
-"""Type checks of plain arguments, shared by the subpackages (private).
+"""Type checks of plain arguments, and checking once per call, shared by the subpackages
+(private).
 
 Each check raises a :class:`TypeError` naming the argument and the value received, so a
 float where an int belongs (``batch_size=2.5``, ``eos_id=3.0``) fails at the call rather
@@ -10,8 +11,13 @@ from __future__ import annotations
 
 import numbers
 import operator
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
-__all__ = ["check_int", "check_real"]
+import torch
+
+__all__ = ["check_int", "check_real", "checking", "trusted"]
 
 
 def check_int(name: str, value: object) -> int:
@@ -36,3 +42,28 @@ def check_real(name: str, value: object) -> None:
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
+
+
+_TRUSTED: ContextVar[bool] = ContextVar("seqlearn_trusted", default=False)
+
+
+@contextmanager
+def trusted() -> Iterator[None]:
+    """Within this block, seqlearn's entry points skip their value checks.
+
+    A public entry point that has validated its inputs (a model's ``forward``, a decoder
+    that checked its prompts) runs its parts inside this block, so that the layers, pooling
+    and cells it calls do not check the same lengths and ids again: each forward checks
+    once, at its boundary, and the hot path makes no host synchronisation for checks.
+    """
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def checking() -> bool:
+    """Whether the caller should validate its inputs: outside :func:`trusted`, and not
+    while :func:`torch.compile` or an export traces (compiled graphs trust their inputs)."""
+    return not torch.compiler.is_compiling() and not _TRUSTED.get()

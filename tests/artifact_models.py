@@ -24,6 +24,7 @@ from seqlearn.nn import (
     Recurrent,
     SequenceClassifier,
     StackedCell,
+    StackedLayers,
     glove_embedding,
     last_valid,
     lecture_classifier,
@@ -85,6 +86,21 @@ def _stacked_bidirectional() -> nn.Module:
         embedding_dim=12,
         pooling=AttentionPooling(18, generator=g),
     )
+
+
+def _deep_bidirectional() -> nn.Module:
+    g = _generator()
+    layers = [
+        Bidirectional(GRUCell(10, 6, generator=g), GRUCell(10, 6, generator=g)),
+        Bidirectional(
+            Recurrent(LSTMCell(12, 5, generator=g)),
+            Recurrent(GRUCell(12, 5, generator=g), reverse=True),
+        ),
+    ]
+    return SequenceClassifier(
+        StackedLayers(layers, dropout=0.1), vocab_size=V, num_classes=3, embedding_dim=10,
+        pooling=max_pool,
+    )  # fmt: skip
 
 
 def _indrnn_elman() -> nn.Module:
@@ -149,6 +165,7 @@ CLASSIFIERS: dict[str, Callable[[], nn.Module]] = {
     "lecture-classifier": lambda: lecture_classifier(num_classes=4, generator=_generator()),
     "bigru-max-pooled": _bigru,
     "stacked-bidirectional-attention": _stacked_bidirectional,
+    "deep-bidirectional-layers": _deep_bidirectional,
     "indrnn-elman-mean-pooled": _indrnn_elman,
     "custom-cell": _custom_cell,
     "glove-sentiment-fine-tuned": lambda: _glove_sentiment(freeze=False),

@@ -6,6 +6,7 @@ from seqlearn.decode.generate import greedy as greedy
 from seqlearn.decode.generate import sample as sample
 from seqlearn.decode.processors import BanTokens as BanTokens
 from seqlearn.decode.processors import LogitsProcessor as LogitsProcessor
+from seqlearn.decode.processors import LogitsProcessorList as LogitsProcessorList
 from seqlearn.decode.processors import MinLength as MinLength
 from seqlearn.decode.processors import MinP as MinP
 from seqlearn.decode.processors import RepetitionPenalty as RepetitionPenalty
@@ -21,6 +22,7 @@ __all__ = [
     "BanTokens",
     "Generation",
     "LogitsProcessor",
+    "LogitsProcessorList",
     "MinLength",
     "MinP",
     "RepetitionPenalty",

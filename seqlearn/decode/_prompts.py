@@ -2,27 +2,29 @@
 
 Private to :mod:`seqlearn.decode`. Each prompt is a row of the initial state (which holds
 its conditioning) and a prefix. :func:`feed_prefixes` feeds BOS (if any) and the prefix
-tokens one step at a time, carrying the state; a row leaves the batch as soon as its
-prefix is in, so rows with short prefixes cost no further steps. It returns the logits of
-each row's first new token and the state after its prefix, in the prompts' order; the
-decoders then generate with all rows in lockstep from there, never re-running a prefix.
+tokens one step at a time, carrying the state, with :func:`~seqlearn.nn.shrinking_steps`:
+a row leaves the batch as soon as its prefix is in, so rows with short prefixes cost no
+further steps. It returns the logits of each row's first new token and the state after its
+prefix, in the prompts' order; the decoders then generate with all rows in lockstep from
+there, never re-running a prefix.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
-from functools import partial, reduce
-from itertools import accumulate, chain
+from collections.abc import Callable, Iterable, Sequence
+from itertools import accumulate, chain, count
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from seqlearn._checks import check_int
-from seqlearn.decode.processors import PAD, LogitsProcessor, StepInfo
+from seqlearn.decode._request import Request, Start
+from seqlearn.decode.processors import PAD
 from seqlearn.decode.protocol import StateT, StepModel
-from seqlearn.nn.state import map_state, select_rows, zip_map_state
+from seqlearn.nn.state import select_rows
+from seqlearn.nn.steps import shrinking_steps
 
 
 class Prompts(NamedTuple):
@@ -47,33 +49,12 @@ class Prompts(NamedTuple):
     rows: list[list[int]]
 
 
-def check_prompts(
-    state: object,
-    prefixes: Sequence[Sequence[int]],
-    eos_id: int,
-    max_new_tokens: int,
-    bos_id: int | None,
-) -> Prompts:
-    """Check everything known before the first step and put the prompts into tensors."""
-    if check_int("max_new_tokens", max_new_tokens) < 1:
-        raise ValueError(f"expected max_new_tokens >= 1, got {max_new_tokens}")
-    if check_int("eos_id", eos_id) < 0:
-        raise ValueError(f"expected eos_id >= 0, got {eos_id}")
-    if bos_id is not None and check_int("bos_id", bos_id) < 0:
-        raise ValueError(f"expected bos_id >= 0, got {bos_id}")
-    if isinstance(prefixes, str) or not isinstance(prefixes, Sequence | Tensor):
-        raise TypeError(
-            f"expected prefixes as a sequence of token id sequences, got {type(prefixes).__name__}"
-        )
-    first = first_tensor(state)
-    if first.dim() == 0:
-        raise ValueError("expected state tensors with a batch dimension first, got a scalar")
-    rows = len(prefixes)
-    if rows != first.shape[0]:
-        raise ValueError(
-            f"expected one prefix per row of the state (batch size {first.shape[0]}), "
-            f"got len(prefixes) = {rows}"
-        )
+def check_prompts(state: object, prefixes: Sequence[Sequence[int]], bos_id: int | None) -> Prompts:
+    """Check everything about the prompts known before the first step; put them into tensors.
+
+    The decoder's options are checked already (``Request``).
+    """
+    device = _check_batch(state, prefixes)
     checked = _plain_int_lists(prefixes)
     if checked is None:  # something else than lists of plain ints: check item by item
         checked = [_prefix_ids(prefix, row) for row, prefix in enumerate(prefixes)]
@@ -85,27 +66,51 @@ def check_prompts(
     if bool(negative.any()):
         row, position, token = _locate(tokens, negative, lengths)
         raise ValueError(f"expected token ids >= 0, got prefixes[{row}][{position}] = {token}")
-    longest = max(lengths, default=0)
-    if len(set(lengths)) <= 1:
-        prefix = tokens.view(rows, longest)
-    else:  # scatter the tokens into a padded (B, P) tensor
-        counts = torch.tensor(lengths)
-        row_of = torch.repeat_interleave(torch.arange(rows), counts)  # (sum,)
-        starts = torch.cumsum(counts, 0) - counts  # (B,)
-        column = torch.arange(len(tokens)) - starts[row_of]
-        prefix = torch.full((rows, longest), PAD, dtype=torch.long)
-        prefix[row_of, column] = tokens
+    prefix = _padded(tokens, lengths)  # (B, P)
     feeds = prefix
     if bos_id is not None:
-        feeds = torch.cat((torch.full((rows, 1), bos_id, dtype=torch.long), prefix), dim=1)
+        feeds = torch.cat((torch.full((len(lengths), 1), bos_id, dtype=torch.long), prefix), dim=1)
     return Prompts(
-        feeds=feeds.to(first.device),
+        feeds=feeds.to(device),
         lengths=[length + (bos_id is not None) for length in lengths],
-        prefix=prefix.to(first.device),
+        prefix=prefix.to(device),
         tokens=tokens,
         prefix_lengths=lengths,
         rows=checked,
     )
+
+
+def _check_batch(state: object, prefixes: object) -> torch.device:
+    """Check that ``prefixes`` is a sequence with one item per row of ``state``; return the
+    device of the state's first tensor."""
+    if isinstance(prefixes, str) or not isinstance(prefixes, Sequence | Tensor):
+        raise TypeError(
+            f"expected prefixes as a sequence of token id sequences, got {type(prefixes).__name__}"
+        )
+    first = first_tensor(state)
+    if first.dim() == 0:
+        raise ValueError("expected state tensors with a batch dimension first, got a scalar")
+    if len(prefixes) != first.shape[0]:
+        raise ValueError(
+            f"expected one prefix per row of the state (batch size {first.shape[0]}), "
+            f"got len(prefixes) = {len(prefixes)}"
+        )
+    return first.device
+
+
+def _padded(tokens: Tensor, lengths: list[int]) -> Tensor:
+    """The prefixes' ``tokens`` (all of them, one after another) as a ``(B, P)`` tensor, each
+    row padded on the right with ``-1``."""
+    rows, longest = len(lengths), max(lengths, default=0)
+    if len(set(lengths)) <= 1:
+        return tokens.view(rows, longest)
+    counts = torch.tensor(lengths)
+    row_of = torch.repeat_interleave(torch.arange(rows), counts)  # (sum,)
+    starts = torch.cumsum(counts, 0) - counts  # (B,)
+    column = torch.arange(len(tokens)) - starts[row_of]
+    prefix = torch.full((rows, longest), PAD, dtype=torch.long)
+    prefix[row_of, column] = tokens
+    return prefix
 
 
 def _plain_int_lists(prefixes: object) -> list[list[int]] | None:
@@ -138,53 +143,50 @@ def _locate(tokens: Tensor, bad: Tensor, lengths: list[int]) -> tuple[int, int, 
 
 
 def feed_prefixes(
-    model: StepModel[StateT],
-    state: StateT,
-    prompts: Prompts,
-    eos_id: int,
-    bos_id: int | None,
-) -> tuple[Tensor, StateT]:
-    """Feed every row's BOS and prefix; return the next logits ``(B, V)`` and the state.
+    model: StepModel[StateT], state: StateT, prompts: Prompts, request: Request
+) -> Start[StateT]:
+    """Feed every row's BOS and prefix: the logits of its first new token, and its state.
 
-    Rows are stepped longest prefix first, so the rows still feeding are always the
-    leading rows of the batch; a row whose prefix is in is set aside with its logits and
-    state, and the pieces are put back in the prompts' order at the end.
+    Rows are stepped longest prefix first with :func:`~seqlearn.nn.shrinking_steps`, so the
+    rows still feeding are always the leading rows of the batch; each step keeps the logits
+    of the rows whose prefix ends there, and the rows are put back in the prompts' order at
+    the end. The vocabulary size, which the first logits reveal, is checked before the
+    second step.
     """
     lengths = prompts.lengths
-    if len(set(lengths)) == 1:  # the usual case: no row leaves early
-        logits = torch.empty(0)
-        for t in range(lengths[0]):
-            logits, state = step(model, prompts.feeds[:, t], state)
-            if t == 0:
-                check_vocab(prompts, eos_id, bos_id, logits.shape[1])
-        return logits, state
-    order = sorted(range(len(lengths)), key=lambda row: -lengths[row])
-    device = prompts.feeds.device
-    order_tensor = torch.tensor(order, dtype=torch.long, device=device)
-    feeds = prompts.feeds.index_select(0, order_tensor)  # (B, F), longest first
-    state = select_rows(state, order_tensor)
-    sorted_lengths = [lengths[row] for row in order]
-    negated = [-length for length in sorted_lengths]  # ascending, for bisect
-    done_logits: list[Tensor] = []
-    done_states: list[StateT] = []
-    rows = len(order)
-    for t in range(sorted_lengths[0]):
-        logits, state = step(model, feeds[:rows, t], state)
+    order = sorted(range(len(lengths)), key=lambda row: -lengths[row])  # stable
+    feeds, index = prompts.feeds, None
+    if order != list(range(len(order))):  # not sorted yet (equal lengths are)
+        index = torch.tensor(order, device=feeds.device)
+        feeds, state = feeds.index_select(0, index), select_rows(state, index)
+    negated = [-lengths[row] for row in order]  # ascending
+    sizes = [bisect_left(negated, -t) for t in range(-negated[0] + 1)]  # rows longer than t
+    inputs = [feeds[:size, t] for t, size in enumerate(sizes[:-1])]  # (size_t,) each
+    pieces, state = shrinking_steps(_ending_logits(model, prompts, request, sizes), inputs, state)
+    logits = torch.cat(pieces[::-1])  # (B, V), longest prefix first like the rows of `state`
+    if index is not None:
+        restore = torch.argsort(index)
+        logits, state = logits.index_select(0, restore), select_rows(state, restore)
+    return Start(logits, state, prompts.prefix)
+
+
+def _ending_logits(
+    model: StepModel[StateT], prompts: Prompts, request: Request, sizes: list[int]
+) -> Callable[[Tensor, StateT], tuple[Tensor, StateT]]:
+    """The step that :func:`feed_prefixes` runs: :func:`step`, returning only the logits of
+    the rows whose prefix ends there (``sizes[t]`` rows run step ``t``)."""
+    steps = count()
+
+    def feed(tokens: Tensor, state: StateT) -> tuple[Tensor, StateT]:
+        t = next(steps)
+        logits, state = step(model, tokens, state)
         if t == 0:
-            check_vocab(prompts, eos_id, bos_id, logits.shape[1])
-        still = bisect_left(negated, -(t + 1))  # rows with a length above t + 1
-        if still < rows:  # rows [still, rows) have fed their whole prefix
-            done_logits.append(logits[still:])
-            done_states.append(map_state(partial(_rows, start=still, stop=rows), state))
-            state = map_state(partial(_rows, start=0, stop=still), state)
-            rows = still
-    restore = torch.argsort(order_tensor)
-    logits = torch.cat(done_logits[::-1]).index_select(0, restore)
-    return logits, select_rows(cat_rows(done_states[::-1]), restore)
+            check_vocab(prompts, request, logits.shape[1])
+        going = sizes[t + 1]  # rows [going, sizes[t]) end here
+        # A copy, so that the step's whole logits are not kept alive by a view.
+        return (logits[going:].clone() if going else logits), state
 
-
-def _rows(tensor: Tensor, *, start: int, stop: int) -> Tensor:
-    return tensor[start:stop]
+    return feed
 
 
 def step(model: StepModel[StateT], tokens: Tensor, state: StateT) -> tuple[Tensor, StateT]:
@@ -196,20 +198,6 @@ def step(model: StepModel[StateT], tokens: Tensor, state: StateT) -> tuple[Tenso
             f"got {tuple(logits.shape)}"
         )
     return logits, state
-
-
-def cat_rows(states: list[StateT]) -> StateT:
-    """Concatenate state trees of the same structure along the batch dimension."""
-    return reduce(lambda a, b: zip_map_state(lambda x, y: torch.cat((x, y)), a, b), states)
-
-
-def apply_processors(
-    processors: Sequence[LogitsProcessor], logits: Tensor, info: StepInfo
-) -> Tensor:
-    """Apply the processors in order."""
-    for processor in processors:
-        logits = processor(logits, info)
-    return logits
 
 
 def first_tensor(state: object) -> Tensor:
@@ -231,12 +219,12 @@ def _find_tensor(state: object) -> Tensor | None:
     return None
 
 
-def check_vocab(prompts: Prompts, eos_id: int, bos_id: int | None, vocab_size: int) -> None:
+def check_vocab(prompts: Prompts, request: Request, vocab_size: int) -> None:
     """Check token ids against the vocabulary size that the first logits reveal."""
-    if eos_id >= vocab_size:
-        raise ValueError(f"expected eos_id in [0, {vocab_size}), got {eos_id}")
-    if bos_id is not None and bos_id >= vocab_size:
-        raise ValueError(f"expected bos_id in [0, {vocab_size}), got {bos_id}")
+    if request.eos_id >= vocab_size:
+        raise ValueError(f"expected eos_id in [0, {vocab_size}), got {request.eos_id}")
+    if request.bos_id is not None and request.bos_id >= vocab_size:
+        raise ValueError(f"expected bos_id in [0, {vocab_size}), got {request.bos_id}")
     outside = prompts.tokens >= vocab_size
     if bool(outside.any()):
         row, position, token = _locate(prompts.tokens, outside, prompts.prefix_lengths)

@@ -11,6 +11,11 @@ the batch as soon as it holds ``num_return_sequences`` finished hypotheses that 
 one can beat any more (log-probabilities only fall as a hypothesis grows, which bounds
 what a live one can still reach). Live hypotheses are kept as back-pointers, one
 ``(B, beam_width)`` tensor a step, and spelled out once at the end.
+
+A step of the search (``_Search``) is a few named steps: rank every extension of the live
+hypotheses and keep the best candidates (``expand``), finish those that end in EOS
+(``ended``), select the next live ones (``select``), record both (``Record``, in
+``_hypotheses.py``), and drop the prompts that cannot improve any more (``unbeaten``).
 """
 
 from __future__ import annotations
@@ -21,18 +26,16 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from typing_extensions import final
 
 from seqlearn._checks import check_int, check_real
-from seqlearn.decode._prompts import (
-    apply_processors,
-    check_prompts,
-    feed_prefixes,
-    step,
-)
-from seqlearn.decode.processors import LogitsProcessor, StepInfo
+from seqlearn.decode._hypotheses import Finished, Live, Record
+from seqlearn.decode._prompts import step
+from seqlearn.decode._request import Request, Start
+from seqlearn.decode._run import run_search
+from seqlearn.decode.processors import LogitsProcessor, LogitsProcessorList, StepInfo
 from seqlearn.decode.protocol import StateT, StepModel
-from seqlearn.decode.result import Decode, Generation, build_generation
-from seqlearn.nn.evaluating import evaluating
+from seqlearn.decode.result import Decode, Decoded, Generation
 from seqlearn.nn.state import select_rows
 
 __all__ = ["beam_search"]
@@ -82,7 +85,7 @@ def beam_search(
             ``beam_width``.
         length_penalty: The exponent :math:`\alpha`, finite.
         processors: Applied in order to each step's logits before the log-softmax that
-            ranks the extensions.
+            ranks the extensions (any sequence, as in :func:`greedy`).
         bos_id: The beginning-of-sequence token, fed first in every row if given; it is
             needed for empty prefixes.
         decode: Turns each sequence's ``tokens`` into text, the result's ``texts``.
@@ -125,178 +128,174 @@ def beam_search(
     check_real("length_penalty", length_penalty)
     if not math.isfinite(length_penalty):
         raise ValueError(f"expected a finite length_penalty, got {length_penalty}")
-    prompts = check_prompts(state, prefixes, eos_id, max_new_tokens, bos_id)
-    rows = [prefix for prefix in prompts.rows for _ in range(num_return_sequences)]
-    if not rows:
-        empty = torch.zeros(0, dtype=torch.long)
-        nothing = torch.zeros(0, 0)
-        return build_generation([], empty.view(0, 0), empty, empty, nothing, empty, decode)
-    search = _Search(
-        eos_id, max_new_tokens, beam_width, num_return_sequences, length_penalty, processors
+    request = Request(
+        eos_id=eos_id,
+        max_new_tokens=max_new_tokens,
+        bos_id=bos_id,
+        processors=LogitsProcessorList(processors),
+        copies=num_return_sequences,
+        decode=decode,
     )
-    with evaluating(model):
-        logits, state = feed_prefixes(model, state, prompts, eos_id, bos_id)
-        outputs = search.run(model, state, logits, prompts.prefix)
-    return build_generation(rows, *outputs, decode)
+    return run_search(model, state, prefixes, request, _Search(beam_width, length_penalty))
 
 
-class _Finished(NamedTuple):
-    """Finished hypotheses, ``(P, n)`` each: a live hypothesis, maybe with EOS after it.
+class _Candidates(NamedTuple):
+    """The best extensions of each prompt's live hypotheses, best first, ``(P, c)`` each.
 
-    ``last`` is the step at which that live hypothesis was last extended (``-1``: none,
-    the hypothesis is EOS alone) and ``slot`` its place among the step's live ones.
+    ``score`` is the summed ranking log-probability, ``parent`` the live hypothesis
+    extended (its slot) and ``token`` the token added.
     """
 
     score: Tensor
-    last: Tensor
-    slot: Tensor
-    eos_logprob: Tensor
-    ended: Tensor
-
-    def select(self, index: Tensor) -> _Finished:
-        return _Finished(*(field.index_select(0, index) for field in self))
+    parent: Tensor
+    token: Tensor
 
 
+class _Beams(NamedTuple):
+    """The live hypotheses of the prompts still searching: ``prompt`` ``(P,)``, the prompt
+    of each block of rows; ``score`` ``(P, w)``; ``history`` ``(P * w, k)``, their tokens so
+    far (kept only for processors)."""
+
+    prompt: Tensor
+    score: Tensor
+    history: Tensor
+
+
+@final
 class _Search:
-    """The beam search loop and its bookkeeping for one call."""
+    """Beam search as a ``Search``: ``width`` live hypotheses per prompt, finished ones
+    ranked with length exponent ``alpha``."""
 
-    def __init__(
-        self,
-        eos_id: int,
-        max_new_tokens: int,
-        width: int,
-        keep: int,
-        alpha: float,
-        processors: Sequence[LogitsProcessor],
-    ) -> None:
-        self.eos_id, self.steps, self.width, self.keep = eos_id, max_new_tokens, width, keep
-        self.alpha, self.processors = alpha, processors
+    def __init__(self, width: int, alpha: float) -> None:
+        self.width, self.alpha = width, alpha
 
-    def run(
-        self, model: StepModel[StateT], state: StateT, logits: Tensor, prefix: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Search from the logits after the prefixes ``(B, V)``; see ``build_generation``."""
-        prompts, vocab_size = logits.shape
-        device = logits.device
-        dtype = torch.promote_types(logits.dtype, torch.float32)
-        steps, width, keep = self.steps, self.width, self.keep
-        # Back-pointers: live hypothesis j of prompt b after step t is hypothesis
-        # parents[t, b, j] of step t - 1 followed by tokens[t, b, j].
-        self.tokens = torch.zeros(steps, prompts, width, dtype=torch.long, device=device)
-        self.parents = torch.zeros_like(self.tokens)
-        self.logprobs = torch.zeros(steps, prompts, width, dtype=dtype, device=device)
-        self.finished = _Finished(
-            torch.full((prompts, keep), -math.inf, dtype=dtype, device=device),
-            torch.full((prompts, keep), -1, dtype=torch.long, device=device),
-            torch.zeros(prompts, keep, dtype=torch.long, device=device),
-            torch.zeros(prompts, keep, dtype=dtype, device=device),
-            torch.zeros(prompts, keep, dtype=torch.bool, device=device),
-        )
-        active = torch.arange(prompts, device=device)  # the prompt of each block of rows
-        scores = torch.zeros(prompts, 1, dtype=dtype, device=device)  # (P, w) live scores
-        history = torch.zeros(prompts, 0, dtype=torch.long, device=device)  # (P * w, k)
-        for k in range(steps):
-            count, beams = scores.shape  # P prompts, w live hypotheses each
-            model_logprobs = logits.to(dtype).log_softmax(dim=-1)  # (P * w, V)
-            ranking = model_logprobs
-            if self.processors:
-                info = StepInfo(prefix[active].repeat_interleave(beams, dim=0), history)
-                processed = apply_processors(self.processors, logits, info)
-                ranking = processed.to(dtype).log_softmax(dim=-1)
-            totals = scores.unsqueeze(2) + ranking.view(count, beams, vocab_size)  # (P, w, V)
-            # A row with no possible token (all logits -inf, e.g. all banned) gives NaN.
-            totals = totals.masked_fill(totals.isnan(), -math.inf)
-            top, index = totals.view(count, -1).topk(min(2 * width, beams * vocab_size), dim=1)
-            if top.shape[1] < width:  # a small vocabulary: pad with impossible candidates
-                pad = width - top.shape[1]
-                top = torch.nn.functional.pad(top, (0, pad), value=-math.inf)
-                index = torch.nn.functional.pad(index, (0, pad), value=0)
-            parent, token = index // vocab_size, index % vocab_size  # (P, c)
-            is_eos = token == self.eos_id
-            rank = torch.arange(top.shape[1], device=device)
-            ended = is_eos & (rank < width) & top.isfinite()
-            eos_logprobs = model_logprobs[:, self.eos_id].view(count, beams).gather(1, parent)
-            candidates = _Finished(
-                torch.where(ended, top / float(k + 1) ** self.alpha, -math.inf),
-                torch.full_like(parent, k - 1),
-                parent,
-                eos_logprobs,
-                ended,
-            )
-            # The live hypotheses: the `width` best candidates that do not end in EOS.
-            pick = (is_eos.long() * top.shape[1] + rank).argsort(dim=1)[:, :width]  # (P, W)
-            live = top.gather(1, pick).masked_fill(is_eos.gather(1, pick), -math.inf)
-            live_parent, live_token = parent.gather(1, pick), token.gather(1, pick)
-            rows = (torch.arange(count, device=device).unsqueeze(1) * beams + live_parent).view(-1)
-            live_logprobs = model_logprobs[rows, live_token.view(-1)].view(count, width)
-            self.tokens[k].index_copy_(0, active, live_token)
-            self.parents[k].index_copy_(0, active, live_parent)
-            self.logprobs[k].index_copy_(0, active, live_logprobs)
-            if k == steps - 1:  # the live hypotheses end here, at the length limit
-                slots = torch.arange(width, device=device).expand(count, width)
-                limited = _Finished(
-                    live / float(steps) ** self.alpha,
-                    torch.full_like(slots, k),
-                    slots,
-                    torch.zeros_like(live),
-                    torch.zeros_like(live_token, dtype=torch.bool),
-                )
-                self._merge(active, candidates, limited)
+    def __call__(self, model: StepModel[StateT], start: Start[StateT], request: Request) -> Decoded:
+        """Search from the logits after the prefixes."""
+        logits, state, last = start.logits, start.state, request.max_new_tokens - 1
+        record = Record(request, self.width, logits)
+        beams = _first_beams(logits)
+        for k in range(last + 1):
+            model_logprobs, ranking = _log_softmaxes(logits, beams, start.prefix, request)
+            candidates = self.expand(beams.score, ranking)
+            ended = self.ended(k, candidates, model_logprobs, request.eos_id)
+            live = self.select(candidates, model_logprobs, request.eos_id)
+            record.live(k, beams.prompt, live)
+            if k == last:  # the live hypotheses end here too, at the length limit
+                record.merge(beams.prompt, ended, self.at_limit(live, k + 1))
                 break
-            self._merge(active, candidates)
-            going = (self._bound(live[:, 0], k) > self.finished.score[active, keep - 1]).nonzero()
+            record.merge(beams.prompt, ended)
+            going = self.unbeaten(k, live, record.worst(beams.prompt), request.max_new_tokens)
             if going.numel() == 0:
                 break
-            going = going.squeeze(1)
-            if going.numel() < count:
-                active, live, live_token = active[going], live[going], live_token[going]
-                rows = rows.view(count, width)[going].view(-1)
-            state = select_rows(state, rows)
-            if self.processors:
-                history = torch.cat((history[rows], live_token.view(-1, 1)), dim=1)
-            scores = live
-            logits, state = step(model, live_token.view(-1), state)
-        return self._spell_out(dtype)
+            beams, live = _follow(beams, live, going, bool(request.processors))
+            state = select_rows(state, live.row.view(-1))
+            logits, state = step(model, live.token.view(-1), state)
+        return record.spell_out()
 
-    def _bound(self, best: Tensor, k: int) -> Tensor:
-        """The best score a live hypothesis of log-probability ``best`` can still reach.
+    def expand(self, scores: Tensor, ranking: Tensor) -> _Candidates:
+        """The ``2 * width`` best extensions of each prompt's ``w`` live hypotheses (at least
+        ``width``, padded with impossible ones for a small vocabulary).
 
-        After step ``k`` it holds ``k + 1`` tokens; any finished form of it holds between
-        ``k + 2`` and ``steps`` and a log-probability of at most ``best`` (``<= 0``).
+        Shape:
+            - scores: ``(P, w)``; ranking: ``(P * w, V)``, log-probabilities; output: ``(P, c)``.
         """
-        shortest = best / float(k + 2) ** self.alpha
-        longest = best / float(self.steps) ** self.alpha
-        return torch.maximum(shortest, longest)
+        count, beams = scores.shape
+        vocab_size = ranking.shape[1]
+        totals = scores.unsqueeze(2) + ranking.view(count, beams, vocab_size)  # (P, w, V)
+        # A row with no possible token (all logits -inf, e.g. all banned) gives NaN.
+        totals = totals.masked_fill(totals.isnan(), -math.inf)
+        top, index = totals.view(count, -1).topk(min(2 * self.width, beams * vocab_size), dim=1)
+        if top.shape[1] < self.width:  # a small vocabulary: pad with impossible candidates
+            pad = self.width - top.shape[1]
+            top = torch.nn.functional.pad(top, (0, pad), value=-math.inf)
+            index = torch.nn.functional.pad(index, (0, pad), value=0)
+        return _Candidates(top, index // vocab_size, index % vocab_size)
 
-    def _merge(self, active: Tensor, *candidates: _Finished) -> None:
-        """Keep the ``keep`` best of the finished and the new hypotheses of each prompt."""
-        current = self.finished.select(active)
-        merged = _Finished(
-            *(torch.cat(fields, dim=1) for fields in zip(current, *candidates, strict=True))
+    def ended(
+        self, k: int, candidates: _Candidates, model_logprobs: Tensor, eos_id: int
+    ) -> Finished:
+        """The candidates of step ``k`` that end in EOS among the ``width`` best, finished
+        (the others get score ``-inf``)."""
+        count, columns = candidates.score.shape
+        rank = torch.arange(columns, device=candidates.score.device)
+        is_eos = candidates.token == eos_id
+        ended = is_eos & (rank < self.width) & candidates.score.isfinite()
+        eos_logprobs = model_logprobs[:, eos_id].view(count, -1).gather(1, candidates.parent)
+        return Finished(
+            torch.where(ended, candidates.score / float(k + 1) ** self.alpha, -math.inf),
+            torch.full_like(candidates.parent, k - 1),
+            candidates.parent,
+            eos_logprobs,
+            ended,
         )
-        which = merged.score.topk(self.keep, dim=1).indices  # (P, n), best first
-        for field, values in zip(self.finished, merged, strict=True):
-            field.index_copy_(0, active, values.gather(1, which))
 
-    def _spell_out(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Follow the back-pointers of every finished hypothesis, last step first."""
-        finished = self.finished
-        prompts, keep = finished.score.shape
-        device = finished.score.device
-        prompt = torch.arange(prompts, device=device).repeat_interleave(keep)  # (E,)
-        found = finished.score.view(-1).isfinite()  # False: fewer sequences were possible
-        last = finished.last.view(-1).masked_fill(~found, -1)
-        slot = finished.slot.view(-1)
-        new = torch.full((prompts * keep, self.steps), self.eos_id, dtype=torch.long, device=device)
-        logprobs = torch.zeros(prompts * keep, self.steps, dtype=dtype, device=device)
-        for t in range(self.steps - 1, -1, -1):
-            inside = last >= t
-            new[:, t] = torch.where(inside, self.tokens[t, prompt, slot], self.eos_id)
-            logprobs[:, t] = torch.where(inside, self.logprobs[t, prompt, slot], 0.0)
-            slot = torch.where(inside, self.parents[t, prompt, slot], slot)
-        lengths = last + 1
-        ended = finished.ended.view(-1) & found
-        with_eos = ended.nonzero().squeeze(1)
-        logprobs[with_eos, lengths[with_eos]] = finished.eos_logprob.view(-1)[with_eos]
-        totals = logprobs.double().sum(dim=1).masked_fill(~found, -math.inf)
-        return new, lengths, ended, logprobs, totals
+    def select(self, candidates: _Candidates, model_logprobs: Tensor, eos_id: int) -> Live:
+        """The next live hypotheses: the ``width`` best candidates that do not end in EOS."""
+        count, columns = candidates.score.shape
+        is_eos = candidates.token == eos_id
+        rank = torch.arange(columns, device=is_eos.device)
+        pick = (is_eos.long() * columns + rank).argsort(dim=1)[:, : self.width]  # (P, W)
+        score = candidates.score.gather(1, pick).masked_fill(is_eos.gather(1, pick), -math.inf)
+        parent, token = candidates.parent.gather(1, pick), candidates.token.gather(1, pick)
+        beams = model_logprobs.shape[0] // count
+        row = torch.arange(count, device=pick.device).unsqueeze(1) * beams + parent  # (P, W)
+        logprob = model_logprobs[row.view(-1), token.view(-1)].view(count, self.width)
+        return Live(score, parent, token, logprob, row)
+
+    def at_limit(self, live: Live, length: int) -> Finished:
+        """The live hypotheses, finished without EOS at the length limit ``length``."""
+        slots = torch.arange(self.width, device=live.score.device).expand_as(live.parent)
+        return Finished(
+            live.score / float(length) ** self.alpha,
+            torch.full_like(slots, length - 1),
+            slots,
+            torch.zeros_like(live.score),
+            torch.zeros_like(live.token, dtype=torch.bool),
+        )
+
+    def unbeaten(self, k: int, live: Live, worst: Tensor, steps: int) -> Tensor:
+        """The prompts whose best live hypothesis after step ``k`` can still beat ``worst``,
+        their worst kept finished score (one host sync).
+
+        The live hypothesis holds ``k + 1`` tokens; any finished form of it holds between
+        ``k + 2`` and ``steps`` and a log-probability of at most its own (``<= 0``).
+        """
+        best = live.score[:, 0]
+        shortest = best / float(k + 2) ** self.alpha
+        longest = best / float(steps) ** self.alpha
+        return (torch.maximum(shortest, longest) > worst).nonzero().squeeze(1)
+
+
+def _first_beams(logits: Tensor) -> _Beams:
+    """One live hypothesis per prompt, holding nothing yet."""
+    prompts, device = logits.shape[0], logits.device
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    return _Beams(
+        torch.arange(prompts, device=device),
+        torch.zeros(prompts, 1, dtype=dtype, device=device),
+        torch.zeros(prompts, 0, dtype=torch.long, device=device),
+    )
+
+
+def _log_softmaxes(
+    logits: Tensor, beams: _Beams, prefix: Tensor, request: Request
+) -> tuple[Tensor, Tensor]:
+    """The model's log-probabilities ``(P * w, V)``, and those that rank the extensions:
+    the log-softmax of the processed logits (the model's own without processors)."""
+    dtype = beams.score.dtype
+    model_logprobs = logits.to(dtype).log_softmax(dim=-1)
+    if not request.processors:
+        return model_logprobs, model_logprobs
+    repeats = beams.score.shape[1]
+    info = StepInfo(prefix[beams.prompt].repeat_interleave(repeats, dim=0), beams.history)
+    return model_logprobs, request.processors(logits, info).to(dtype).log_softmax(dim=-1)
+
+
+def _follow(beams: _Beams, live: Live, going: Tensor, keep_history: bool) -> tuple[_Beams, Live]:
+    """The live hypotheses of the prompts ``going`` become the next step's beams."""
+    prompt, history = beams.prompt, beams.history
+    if going.numel() < live.score.shape[0]:  # some prompts are done
+        prompt, live = prompt[going], live.select(going)
+    if keep_history:
+        history = torch.cat((history[live.row.view(-1)], live.token.view(-1, 1)), dim=1)
+    return _Beams(prompt, live.score, history), live

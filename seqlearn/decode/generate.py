@@ -9,31 +9,28 @@ fed back until the row picks EOS or has generated ``max_new_tokens`` tokens.
 
 Rows generate in lockstep, one ``model.step`` per time step for the whole batch, and the
 batch *shrinks*: a row that picked EOS is dropped from the state with
-:func:`~seqlearn.nn.state.select_rows` and never stepped again. The loop keeps its
-bookkeeping in preallocated tensors, with no Python loop over rows and one host sync a
-step (to learn whether any row ended).
+:func:`~seqlearn.nn.state.select_rows` and never stepped again. The loop (``_Lockstep``)
+keeps its bookkeeping in preallocated tensors (``_Tape``), with no Python loop over rows
+and one host sync a step (to learn whether any row ended).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor
+from typing_extensions import final
 
 from seqlearn._checks import check_int, check_real
-from seqlearn.decode._prompts import (
-    Prompts,
-    apply_processors,
-    check_prompts,
-    feed_prefixes,
-    step,
-)
-from seqlearn.decode.processors import LogitsProcessor, StepInfo, Temperature
+from seqlearn.decode._prompts import step
+from seqlearn.decode._request import Request, Start
+from seqlearn.decode._run import run_search
+from seqlearn.decode.processors import LogitsProcessor, LogitsProcessorList, StepInfo, Temperature
 from seqlearn.decode.protocol import StateT, StepModel
-from seqlearn.decode.result import Decode, Generation, build_generation
-from seqlearn.nn.evaluating import evaluating
+from seqlearn.decode.result import Decode, Decoded, Generation
 from seqlearn.nn.state import select_rows
 
 __all__ = ["greedy", "sample"]
@@ -69,7 +66,9 @@ def greedy(
         bos_id: The beginning-of-sequence token. If given, it is fed first in every row
             (a model trained with BOS expects it); it is needed for empty prefixes.
         processors: Applied in order to each step's logits before the argmax (e.g.
-            :class:`~seqlearn.decode.BanTokens`, :class:`~seqlearn.decode.MinLength`).
+            :class:`~seqlearn.decode.BanTokens`, :class:`~seqlearn.decode.MinLength`): any
+            sequence of processors, such as a :class:`~seqlearn.decode.LogitsProcessorList`
+            (the decoder applies a copy of it as one).
         decode: Turns each row's ``tokens`` into text, the result's ``texts``.
 
     Returns:
@@ -102,9 +101,14 @@ def greedy(
         >>> out.tokens, out.new_tokens, out.stop_reasons
         ([[1, 2, 3], [3, 2, 3]], [[2, 3], [3]], ['eos', 'eos'])
     """
-    return _generate(
-        model, state, prefixes, _argmax, eos_id, max_new_tokens, bos_id, processors, 1, decode
+    request = Request(
+        eos_id=eos_id,
+        max_new_tokens=max_new_tokens,
+        bos_id=bos_id,
+        processors=LogitsProcessorList(processors),
+        decode=decode,
     )
+    return run_search(model, state, prefixes, request, _Lockstep(_argmax))
 
 
 def sample(
@@ -137,7 +141,8 @@ def sample(
         eos_id: The end-of-sequence token; a row stops when it draws it.
         max_new_tokens: The most tokens generated per row, at least 1.
         temperature: Positive, finite divisor of the logits, applied first.
-        processors: Applied in order after the temperature.
+        processors: Applied in order after the temperature (any sequence, as in
+            :func:`greedy`).
         num_samples: Sequences drawn per prefix, at least 1. Each prefix is fed once; its
             state is then repeated for the draws.
         bos_id: The beginning-of-sequence token, fed first in every row if given; it is
@@ -181,22 +186,19 @@ def sample(
         raise ValueError(f"expected a positive, finite temperature, got {temperature}")
     if check_int("num_samples", num_samples) < 1:
         raise ValueError(f"expected num_samples >= 1, got {num_samples}")
-    chain = [Temperature(temperature), *processors] if temperature != 1.0 else list(processors)
-
-    def draw(logits: Tensor) -> Tensor:  # (N, V) -> (N,)
-        return _draw(logits, generator)
-
-    return _generate(
-        model,
-        state,
-        prefixes,
-        draw,
-        eos_id,
-        max_new_tokens,
-        bos_id,
-        chain,
-        num_samples,
-        decode,
+    chain = LogitsProcessorList(processors)
+    if temperature != 1.0:
+        chain.insert(0, Temperature(temperature))
+    request = Request(
+        eos_id=eos_id,
+        max_new_tokens=max_new_tokens,
+        bos_id=bos_id,
+        processors=chain,
+        copies=num_samples,
+        decode=decode,
+    )
+    return run_search(
+        model, state, prefixes, request, _Lockstep(partial(_draw, generator=generator))
     )
 
 
@@ -226,77 +228,78 @@ def _draw(logits: Tensor, generator: torch.Generator | None) -> Tensor:
     return tokens
 
 
-def _generate(
-    model: StepModel[StateT],
-    state: StateT,
-    prefixes: Sequence[Sequence[int]],
-    choose: ChooseNext,
-    eos_id: int,
-    max_new_tokens: int,
-    bos_id: int | None,
-    processors: Sequence[LogitsProcessor],
-    copies: int,
-    decode: Decode | None,
-) -> Generation:
-    """Validate, feed the prefixes, repeat them ``copies`` times, and run the loop."""
-    prompts = check_prompts(state, prefixes, eos_id, max_new_tokens, bos_id)
-    rows = [prefix for prefix in prompts.rows for _ in range(copies)]
-    if not rows:
-        nothing = torch.zeros(0, max_new_tokens)
-        empty = torch.zeros(0, dtype=torch.long)
-        return build_generation([], empty.view(0, 0), empty, empty, nothing, empty, decode)
-    with evaluating(model):
-        logits, state = feed_prefixes(model, state, prompts, eos_id, bos_id)
-        if copies > 1:
-            index = torch.arange(len(prefixes), device=logits.device).repeat_interleave(copies)
-            logits, state = logits.index_select(0, index), select_rows(state, index)
-            prompts = prompts._replace(prefix=prompts.prefix.index_select(0, index))
-        outputs = _loop(model, state, logits, prompts, choose, eos_id, max_new_tokens, processors)
-    return build_generation(rows, *outputs, decode)
+@final
+class _Lockstep:
+    """The search of :func:`greedy` and :func:`sample`: all rows pick a token a step, with
+    ``choose``, and a row that picks EOS leaves the batch."""
 
+    def __init__(self, choose: ChooseNext) -> None:
+        self.choose = choose
 
-def _loop(
-    model: StepModel[StateT],
-    state: StateT,
-    logits: Tensor,
-    prompts: Prompts,
-    choose: ChooseNext,
-    eos_id: int,
-    max_new_tokens: int,
-    processors: Sequence[LogitsProcessor],
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Generate from the logits after the prefixes; all rows start at the same step.
-
-    Returns the new tokens ``(R, M)`` (EOS-filled after a row's end), their lengths
-    ``(R,)``, EOS flags ``(R,)``, token log-probabilities ``(R, M)`` and totals ``(R,)``.
-    """
-    rows, device = logits.shape[0], logits.device
-    new = torch.full((rows, max_new_tokens), eos_id, dtype=torch.long, device=device)
-    dtype = torch.promote_types(logits.dtype, torch.float32)
-    token_logprobs = torch.zeros(rows, max_new_tokens, dtype=dtype, device=device)
-    active = torch.arange(rows, device=device)  # the output row of each row of `state`
-    for k in range(max_new_tokens):
-        scores = logits
-        if processors:
-            generated = new[:, :k].index_select(0, active)  # (N, k)
-            info = StepInfo(prompts.prefix.index_select(0, active), generated)
-            scores = apply_processors(processors, logits, info)
-        tokens = choose(scores)  # (N,)
-        raw = logits.to(dtype)  # the model's log-probabilities, before any processor:
-        chosen = raw.gather(1, tokens.unsqueeze(1)).squeeze(1) - raw.logsumexp(dim=-1)
-        new[active, k] = tokens
-        token_logprobs[active, k] = chosen
-        if k == max_new_tokens - 1:
-            break
-        going = tokens != eos_id  # (N,)
-        if not bool(going.all()):  # one sync a step, not one per row
-            keep = going.nonzero().squeeze(1)
-            if keep.numel() == 0:
+    def __call__(self, model: StepModel[StateT], start: Start[StateT], request: Request) -> Decoded:
+        """Generate ``request.copies`` sequences per prompt; all rows start at the same step."""
+        start = start.repeat(request.copies)
+        logits, state, processors = start.logits, start.state, request.processors
+        tape = _Tape(request, logits)
+        for k in range(request.max_new_tokens):
+            scores = processors(logits, tape.info(start.prefix)) if processors else logits
+            tokens = self.choose(scores)  # (N,)
+            tape.write(tokens, logits)
+            if k == request.max_new_tokens - 1:
                 break
-            active, tokens, state = active[keep], tokens[keep], select_rows(state, keep)
-        logits, state = step(model, tokens, state)
-    ended = new == eos_id  # (R, M)
-    finished = ended.any(dim=1)
-    lengths = torch.where(finished, ended.int().argmax(dim=1), max_new_tokens)
-    totals = token_logprobs.double().sum(dim=1)  # zeros after each row's end
-    return new, lengths, finished, token_logprobs, totals
+            going = tokens != request.eos_id  # (N,)
+            if not bool(going.all()):  # one sync a step, not one per row
+                keep = going.nonzero().squeeze(1)
+                if keep.numel() == 0:
+                    break
+                tape.keep(keep)
+                tokens, state = tokens[keep], select_rows(state, keep)
+            logits, state = step(model, tokens, state)
+        return tape.decoded()
+
+
+@final
+class _Tape:
+    """What ``_Lockstep``'s rows have generated: tokens and the model's log-probabilities.
+
+    ``active`` maps each row still generating (a row of the model's state) to its row of the
+    tape; a row that ends keeps its tape row, EOS-filled after its end.
+
+    Shape:
+        - tokens, logprobs: ``(R, M)``, ``M`` = ``max_new_tokens``; active: ``(N,)``.
+    """
+
+    def __init__(self, request: Request, logits: Tensor) -> None:
+        rows, steps, device = logits.shape[0], request.max_new_tokens, logits.device
+        self.eos_id = request.eos_id
+        self.dtype = torch.promote_types(logits.dtype, torch.float32)
+        self.tokens = torch.full((rows, steps), self.eos_id, dtype=torch.long, device=device)
+        self.logprobs = torch.zeros(rows, steps, dtype=self.dtype, device=device)
+        self.active = torch.arange(rows, device=device)
+        self.written = 0
+
+    def info(self, prefix: Tensor) -> StepInfo:
+        """The prefix and generated tokens of the rows still generating, for the processors."""
+        generated = self.tokens[:, : self.written].index_select(0, self.active)  # (N, k)
+        return StepInfo(prefix.index_select(0, self.active), generated)
+
+    def write(self, tokens: Tensor, logits: Tensor) -> None:
+        """Write the next column: the tokens ``(N,)`` of the rows still generating, and their
+        log-probabilities under the model's raw logits ``(N, V)``, before any processor."""
+        raw = logits.to(self.dtype)
+        chosen = raw.gather(1, tokens.unsqueeze(1)).squeeze(1) - raw.logsumexp(dim=-1)
+        self.tokens[self.active, self.written] = tokens
+        self.logprobs[self.active, self.written] = chosen
+        self.written += 1
+
+    def keep(self, index: Tensor) -> None:
+        """Keep generating only the rows ``index`` of those still generating."""
+        self.active = self.active[index]
+
+    def decoded(self) -> Decoded:
+        """The tape's rows, with each row's length, EOS flag and total log-probability."""
+        ended = self.tokens == self.eos_id  # (R, M)
+        finished = ended.any(dim=1)
+        lengths = torch.where(finished, ended.int().argmax(dim=1), self.tokens.shape[1])
+        totals = self.logprobs.double().sum(dim=1)  # zeros after each row's end
+        return Decoded(self.tokens, lengths, finished, self.logprobs, totals)

@@ -2,10 +2,10 @@
 
 A processor takes the logits of the ``N`` rows being decoded and a :class:`StepInfo` (the
 tokens each row holds so far) and returns new logits of the same shape. Decoders apply a
-list of them in the given order, then pick from the result: the argmax (:func:`greedy`), a
-draw from its softmax (:func:`sample`), or the best extensions of each beam
-(:func:`beam_search`). Every processor here is out of place; any callable with the same
-signature is a processor too.
+:class:`LogitsProcessorList` of them, in the given order, then pick from the result: the
+argmax (:func:`greedy`), a draw from its softmax (:func:`sample`), or the best extensions
+of each beam (:func:`beam_search`). Every processor here is out of place; any callable
+with the same signature is a processor too, a :class:`LogitsProcessorList` included.
 
 The log-probabilities that decoders report are always those of the *raw* model logits,
 before any processor.
@@ -14,7 +14,7 @@ before any processor.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -26,6 +26,7 @@ from seqlearn._checks import check_int, check_real
 __all__ = [
     "BanTokens",
     "LogitsProcessor",
+    "LogitsProcessorList",
     "MinLength",
     "MinP",
     "RepetitionPenalty",
@@ -122,6 +123,46 @@ class LogitsProcessor(Protocol):
             - logits: ``(N, V)``; output: ``(N, V)``.
         """
         ...
+
+
+@final
+class LogitsProcessorList(list[LogitsProcessor]):
+    """A list of processors that is itself a processor: it applies them in order.
+
+    The decoders turn their ``processors`` argument (any sequence) into one of these. An
+    empty list returns the logits unchanged, and is false, so a decoder can skip building
+    the :class:`StepInfo` that no processor reads. Since a list is a processor too, lists
+    nest.
+
+    Args:
+        processors: The processors, applied first to last.
+
+    Shape:
+        - logits: ``(N, V)``; output: ``(N, V)``.
+
+    Example:
+        >>> import torch
+        >>> processors = LogitsProcessorList([Temperature(0.5), TopK(2)])
+        >>> processors.append(BanTokens([1]))
+        >>> processors
+        LogitsProcessorList([Temperature(0.5), TopK(2), BanTokens([1])])
+        >>> processors(torch.tensor([[1.0, 3.0, 2.0]]), StepInfo.empty(1))
+        tensor([[-inf, -inf, 4.]])
+        >>> bool(LogitsProcessorList()), LogitsProcessorList()(torch.ones(1, 2), StepInfo.empty(1))
+        (False, tensor([[1., 1.]]))
+    """
+
+    def __init__(self, processors: Iterable[LogitsProcessor] = ()) -> None:
+        super().__init__(processors)
+
+    def __call__(self, logits: Tensor, info: StepInfo) -> Tensor:
+        """Apply every processor, first to last (see :class:`LogitsProcessor`)."""
+        for processor in self:
+            logits = processor(logits, info)
+        return logits
+
+    def __repr__(self) -> str:
+        return f"LogitsProcessorList({list.__repr__(self)})"
 
 
 @final

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal, NamedTuple
 
+import torch
 from torch import Tensor
 
 __all__ = ["Generation", "StopReason"]
@@ -69,30 +70,54 @@ class Generation(NamedTuple):
     texts: list[str] | None
 
 
+class Decoded(NamedTuple):
+    """What a search found, as tensors: the rows of a :class:`Generation` to be (private to
+    the package).
+
+    Attributes:
+        new: The generated tokens of each sequence, EOS-filled after its end.
+        lengths: How many tokens each sequence generated (EOS not counted).
+        finished: True where the sequence ended with EOS.
+        token_logprobs: The model's log-probability of each token of ``new``, EOS's at
+            position ``lengths[r]`` where ``finished[r]``; zeros after that.
+        logprobs: The sum of each row of ``token_logprobs`` (``-inf`` for a sequence that
+            could not be found).
+
+    Shape:
+        - new, token_logprobs: ``(R, M)``, ``M`` at least the longest sequence with its EOS.
+        - lengths, finished, logprobs: ``(R,)``.
+    """
+
+    new: Tensor
+    lengths: Tensor
+    finished: Tensor
+    token_logprobs: Tensor
+    logprobs: Tensor
+
+    @classmethod
+    def empty(cls) -> Decoded:
+        """No sequence at all: what every decoder finds for no prompts."""
+        ids, logprobs = torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0)
+        return cls(ids, ids.sum(dim=1), ids.any(dim=1), logprobs, logprobs.sum(dim=1))
+
+
 def build_generation(
-    prefixes: Sequence[Sequence[int]],
-    new: Tensor,
-    lengths: Tensor,
-    finished: Tensor,
-    token_logprobs: Tensor,
-    logprobs: Tensor,
-    decode: Decode | None,
+    prefixes: Sequence[Sequence[int]], decoded: Decoded, decode: Decode | None
 ) -> Generation:
-    """Turn the decoders' tensors into a :class:`Generation` (private to the package).
+    """Turn what a search found into a :class:`Generation` (private to the package).
 
     The result holds several Python lists per sequence, tens of thousands for a large
     batch; Python's cyclic garbage collector, which would otherwise scan every live object
     several times while they are made, is paused while they are built (and restored after,
     as it was). None of these lists can form a cycle.
 
-    Shape:
-        - prefixes: ``R`` prefixes, one per sequence.
-        - new, token_logprobs: ``(R, M)``, the generated tokens and their log-probabilities
-          (EOS's at position ``lengths[r]`` where ``finished[r]``).
-        - lengths, finished, logprobs: ``(R,)``.
+    Args:
+        prefixes: The prefix of each of the ``R`` sequences.
+        decoded: The sequences' tensors.
+        decode: Turns a sequence's tokens into text, if given.
     """
     with _collector_paused():
-        return _build(prefixes, new, lengths, finished, token_logprobs, logprobs, decode)
+        return _build(prefixes, decoded, decode)
 
 
 @contextmanager
@@ -107,19 +132,13 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _build(
-    prefixes: Sequence[Sequence[int]],
-    new: Tensor,
-    lengths: Tensor,
-    finished: Tensor,
-    token_logprobs: Tensor,
-    logprobs: Tensor,
-    decode: Decode | None,
+    prefixes: Sequence[Sequence[int]], decoded: Decoded, decode: Decode | None
 ) -> Generation:
-    counts = lengths.tolist()
-    ended = finished.tolist()
+    counts = decoded.lengths.tolist()
+    ended = decoded.finished.tolist()
     width = max((count + end for count, end in zip(counts, ended)), default=0)
-    new_rows = new[:, :width].tolist()  # only the columns some row uses
-    logprob_rows = token_logprobs[:, :width].tolist()
+    new_rows = decoded.new[:, :width].tolist()  # only the columns some row uses
+    logprob_rows = decoded.token_logprobs[:, :width].tolist()
     new_tokens = [row[:count] for row, count in zip(new_rows, counts)]
     tokens = [[*prefix, *row] for prefix, row in zip(prefixes, new_tokens)]
     reasons: list[StopReason] = ["eos" if end else "max_length" for end in ended]
@@ -129,6 +148,6 @@ def _build(
         finished=[bool(end) for end in ended],
         stop_reasons=reasons,
         token_logprobs=[row[: count + end] for row, count, end in zip(logprob_rows, counts, ended)],
-        logprobs=logprobs.tolist(),
+        logprobs=decoded.logprobs.tolist(),
         texts=None if decode is None else [decode(row) for row in tokens],
     )

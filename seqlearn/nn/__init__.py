@@ -2,21 +2,22 @@
 
 from seqlearn.nn.bidirectional import Bidirectional as Bidirectional
 from seqlearn.nn.bidirectional import concatenate as concatenate
-from seqlearn.nn.bidirectional import reverse_padded as reverse_padded
 from seqlearn.nn.cells import Cell as Cell
 from seqlearn.nn.cells import ElmanCell as ElmanCell
 from seqlearn.nn.cells import FusedCell as FusedCell
+from seqlearn.nn.cells import FusedLayer as FusedLayer
 from seqlearn.nn.cells import FusedMode as FusedMode
 from seqlearn.nn.cells import GatedCell as GatedCell
 from seqlearn.nn.cells import GRUCell as GRUCell
 from seqlearn.nn.cells import IndRNNCell as IndRNNCell
 from seqlearn.nn.cells import LayerNormLSTMCell as LayerNormLSTMCell
 from seqlearn.nn.cells import LearnedInitialState as LearnedInitialState
+from seqlearn.nn.cells import LinearRecurrentCell as LinearRecurrentCell
 from seqlearn.nn.cells import LSTMCell as LSTMCell
 from seqlearn.nn.cells import LSTMState as LSTMState
 from seqlearn.nn.cells import ProjectsInputs as ProjectsInputs
 from seqlearn.nn.cells import StackedCell as StackedCell
-from seqlearn.nn.classifier import LinearRecurrentCell as LinearRecurrentCell
+from seqlearn.nn.cells import StateSizes as StateSizes
 from seqlearn.nn.classifier import SequenceClassifier as SequenceClassifier
 from seqlearn.nn.classifier import lecture_classifier as lecture_classifier
 from seqlearn.nn.conditional_lm import ConditionalLM as ConditionalLM
@@ -24,6 +25,11 @@ from seqlearn.nn.conditional_lm import ConditionalLMState as ConditionalLMState
 from seqlearn.nn.conditional_lm import Readout as Readout
 from seqlearn.nn.conditional_lm import lecture_generator as lecture_generator
 from seqlearn.nn.evaluating import evaluating as evaluating
+from seqlearn.nn.layer import FusedSequenceLayer as FusedSequenceLayer
+from seqlearn.nn.layer import SequenceLayer as SequenceLayer
+from seqlearn.nn.layer_stack import StackedLayers as StackedLayers
+from seqlearn.nn.lengths import reverse_padded as reverse_padded
+from seqlearn.nn.lengths import valid_steps as valid_steps
 from seqlearn.nn.pooling import AttentionPooling as AttentionPooling
 from seqlearn.nn.pooling import Pooling as Pooling
 from seqlearn.nn.pooling import last_valid as last_valid
@@ -53,7 +59,9 @@ __all__ = [
     "Coverage",
     "ElmanCell",
     "FusedCell",
+    "FusedLayer",
     "FusedMode",
+    "FusedSequenceLayer",
     "GRUCell",
     "GatedCell",
     "IndRNNCell",
@@ -69,7 +77,10 @@ __all__ = [
     "Readout",
     "Recurrent",
     "SequenceClassifier",
+    "SequenceLayer",
     "StackedCell",
+    "StackedLayers",
+    "StateSizes",
     "concatenate",
     "coverage",
     "evaluating",
@@ -87,5 +98,6 @@ __all__ = [
     "select_rows",
     "shrinking_steps",
     "state_leaves",
+    "valid_steps",
     "where_rows",
 ]

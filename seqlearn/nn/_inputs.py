@@ -5,12 +5,15 @@ Private to :mod:`seqlearn.nn`; the models re-use these so they encode ids the sa
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+import itertools
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 
-from seqlearn._checks import check_int
+from seqlearn._checks import check_int, checking
+from seqlearn.nn.lengths import value_range
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
@@ -53,14 +56,31 @@ def check_positive(name: str, value: object) -> None:
 
 def check_ids(name: str, ids: Any, count: int) -> None:
     """Raise unless ``ids`` is an integer tensor with values in ``[0, count)`` (values are
-    not checked inside :func:`torch.compile` or an export, which trust their inputs)."""
+    not checked where :func:`~seqlearn._checks.checking` says not to: in compiled graphs,
+    exports, and calls from a forward that checked them)."""
     if not isinstance(ids, Tensor) or ids.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"{name} must be an integer tensor of ids, got {ids!r}")
-    if (
-        not torch.compiler.is_compiling()
-        and ids.numel()
-        and (int(ids.min()) < 0 or int(ids.max()) >= count)
-    ):
-        raise ValueError(
-            f"{name} must lie in [0, {count}), got values from {int(ids.min())} to {int(ids.max())}"
-        )
+    if checking() and ids.numel():
+        low, high = value_range(ids)
+        if low < 0 or high >= count:
+            raise ValueError(f"{name} must lie in [0, {count}), got values from {low} to {high}")
+
+
+class _Sized(Protocol):
+    @property
+    def input_size(self) -> int: ...
+    @property
+    def output_size(self) -> int: ...
+
+
+def check_stack(parts: Sequence[_Sized], dropout: float) -> None:
+    """Raise unless each part's ``input_size`` is the ``output_size`` below it and
+    ``dropout`` is in ``[0, 1)``: what the cell stack and the layer stack both ask."""
+    for below, above in itertools.pairwise(parts):
+        if below.output_size != above.input_size:
+            raise ValueError(
+                f"cannot stack {type(above).__name__} with input_size {above.input_size} "
+                f"on {type(below).__name__} with output_size {below.output_size}"
+            )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")

@@ -1,16 +1,27 @@
-"""Reading a padded batch both ways: the bidirectional layer over two recurrent layers."""
+"""Reading a padded batch both ways: the bidirectional layer over two layers."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 from typing_extensions import final, override
 
+from seqlearn._checks import checking, trusted
+from seqlearn.nn._eager import eager
 from seqlearn.nn.cells.base import Cell
-from seqlearn.nn.recurrent import Recurrent, check_lengths
+from seqlearn.nn.cells.fused import FusedLayer, call_kernel
+from seqlearn.nn.layer import (
+    FusedSequenceLayer,
+    SequenceLayer,
+    check_layer_input,
+    check_state,
+)
+from seqlearn.nn.lengths import check_lengths, reverse_padded, valid_steps
+from seqlearn.nn.packing import Packing
+from seqlearn.nn.recurrent import Recurrent, _is_exporting
 from seqlearn.nn.registry import register
 
 __all__ = ["Bidirectional", "concatenate", "reverse_padded"]
@@ -45,80 +56,45 @@ def concatenate(forward_outputs: Tensor, backward_outputs: Tensor) -> Tensor:
     return torch.cat((forward_outputs, backward_outputs), dim=-1)
 
 
-def reverse_padded(x: Tensor, lengths: Tensor | None = None) -> Tensor:
-    """Reverse each sequence of a padded batch within its own length.
-
-    Row ``b`` becomes ``x[b, L_b - 1], ..., x[b, 0]`` followed by its padding, unchanged and
-    in place (``L_b = lengths[b]``). Applying it twice gives ``x`` back. One gather with
-    per-row indices does the work; no loop over rows.
-
-    Args:
-        x: Padded batch, time on dimension 1.
-        lengths: Valid length of each sequence; ``None`` means all are ``T`` long, which
-            reverses the whole time axis.
-
-    Returns:
-        The reversed batch, of the shape of ``x``.
-
-    Raises:
-        ValueError: If ``x`` has fewer than 2 dimensions or ``lengths`` does not fit it.
-        TypeError: If ``lengths`` is not an integer tensor.
-
-    Shape:
-        - ``x``: ``(B, T, *)``; ``lengths``: ``(B,)`` with values in ``[0, T]``.
-        - output: ``(B, T, *)``.
-
-    Example:
-        >>> import torch
-        >>> x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
-        >>> reverse_padded(x, torch.tensor([3, 2]))
-        tensor([[3, 2, 1, 0],
-                [5, 4, 0, 0]])
-    """
-    if x.dim() < 2:
-        raise ValueError(f"expected input of shape (B, T, *), got {tuple(x.shape)}")
-    if lengths is None:
-        return x.flip(1)
-    batch_size, steps = x.shape[:2]
-    lengths = check_lengths(lengths, batch_size, steps).to(x.device)
-    time = torch.arange(steps, device=x.device).unsqueeze(0)  # (1, T)
-    ends = lengths.unsqueeze(1)  # (B, 1)
-    index = torch.where(time < ends, ends - 1 - time, time)  # (B, T)
-    rows = torch.arange(batch_size, device=x.device).unsqueeze(1)  # (B, 1)
-    return x[rows, index]  # (B, T, *)
-
-
 @register("seqlearn.nn.Bidirectional")
 @final
 class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
-    """Runs one cell forward and another backward over a padded batch and merges them.
+    """Reads a padded batch both ways with two layers and merges their outputs.
 
-    The forward direction is a :class:`~seqlearn.nn.Recurrent` over ``x``. The backward one
-    reads each sequence reversed within its own length (see :func:`reverse_padded`; the
-    padding stays at the end), and its outputs are reversed back, so that at step ``t`` both
-    directions' outputs belong to input ``t``. ``merge_fn(forward_outputs,
+    The forward layer reads each sequence from its first element; the backward layer from
+    its last valid element (the padding stays at the end), and gives its outputs back in the
+    input's order, so that at step ``t`` both layers' outputs belong to input ``t``. Given
+    cells, the layer builds them: ``Recurrent(forward_cell)`` and ``Recurrent(backward_cell,
+    reverse=True)``; given layers (any :class:`~seqlearn.nn.SequenceLayer`), it runs them as
+    they are, so the backward one must read from the end itself (such as a
+    :class:`~seqlearn.nn.Recurrent` with ``reverse=True``). ``merge_fn(forward_outputs,
     backward_outputs)`` then joins them; positions past each sequence's end are zeros
     whatever ``merge_fn`` returns there. Results over a padded batch equal running each
     sequence alone, and with torch.nn's cells they equal ``torch.nn.GRU`` / ``LSTM`` /
     ``RNN`` with ``bidirectional=True`` over a packed batch.
 
+    When both directions are fused cells of one kind and size (one layer each), the two
+    run as one bidirectional kernel call over one packing of the batch, as
+    ``torch.nn.GRU(bidirectional=True)`` does; otherwise each layer runs by itself.
+
     ``merge_fn`` is any function of the two ``(B, T, H)`` output tensors (a
     :class:`torch.nn.Module` too, whose parameters are then registered here), for example
     :func:`concatenate` (the default), ``lambda a, b: a + b`` (sum) or
     ``lambda a, b: (a + b) / 2`` (mean). ``output_size`` is found once in ``__init__`` by
-    calling ``merge_fn`` on zeros of shapes ``(1, 1, forward_cell.output_size)`` and
-    ``(1, 1, backward_cell.output_size)``.
+    calling ``merge_fn`` on zeros of shapes ``(1, 1, forward_output_size)`` and
+    ``(1, 1, backward_output_size)``.
 
     Args:
-        forward_cell: The cell that reads each sequence from its first element.
-        backward_cell: The cell that reads each sequence from its last valid element.
+        forward_cell: The cell (or layer) that reads each sequence from its first element.
+        backward_cell: The cell (or layer) that reads each sequence from its last valid
+            element.
         merge_fn: Joins the two directions' outputs.
-        fused: Whether the two :class:`~seqlearn.nn.Recurrent` layers may use fused kernels.
+        fused: Whether the layers built from cells may use fused kernels.
 
     Raises:
-        TypeError: If a cell is not a seqlearn Cell.
-        ValueError: If the cells' ``input_size`` differ, or ``merge_fn`` does not return a
-            ``(1, 1, O)`` tensor on the probe.
+        TypeError: If a direction is neither a seqlearn Cell nor a sequence layer.
+        ValueError: If the two read inputs of different sizes, or ``merge_fn`` does not
+            return a ``(1, 1, O)`` tensor on the probe.
 
     Shape:
         - ``x``: ``(B, T, I)``; ``lengths``: ``(B,)`` with values in ``[0, T]``.
@@ -128,7 +104,7 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
 
     Example:
         >>> import torch
-        >>> from seqlearn.nn import GRUCell
+        >>> from seqlearn.nn import GRUCell, Recurrent
         >>> layer = Bidirectional(GRUCell(3, 5), GRUCell(3, 5))
         >>> outputs, (forward_state, backward_state) = layer(
         ...     torch.randn(2, 4, 3), torch.tensor([4, 2])
@@ -139,30 +115,36 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
         True
         >>> Bidirectional(GRUCell(3, 5), GRUCell(3, 5), merge_fn=lambda a, b: a + b).output_size
         5
+        >>> from_layers = Bidirectional(Recurrent(GRUCell(3, 4)),
+        ...                             Recurrent(GRUCell(3, 4), reverse=True))
+        >>> from_layers.output_size
+        8
     """
 
+    input_size: int
     output_size: int
 
     def __init__(
         self,
-        forward_cell: Cell[ForwardStateT],
-        backward_cell: Cell[BackwardStateT],
+        forward_cell: Cell[ForwardStateT] | SequenceLayer,
+        backward_cell: Cell[BackwardStateT] | SequenceLayer,
         *,
         merge_fn: Callable[[Tensor, Tensor], Tensor] = concatenate,
         fused: bool = True,
     ) -> None:
         super().__init__()
-        self.forward_layer: Recurrent[ForwardStateT] = Recurrent(forward_cell, fused=fused)
-        self.backward_layer: Recurrent[BackwardStateT] = Recurrent(backward_cell, fused=fused)
-        if forward_cell.input_size != backward_cell.input_size:
+        self.forward_layer = _layer(forward_cell, fused=fused, reverse=False)
+        self.backward_layer = _layer(backward_cell, fused=fused, reverse=True)
+        if self.forward_layer.input_size != self.backward_layer.input_size:
             raise ValueError(
                 "both cells must read inputs of one size, got input_size "
-                f"{forward_cell.input_size} (forward) and {backward_cell.input_size} (backward)"
+                f"{self.forward_layer.input_size} (forward) and "
+                f"{self.backward_layer.input_size} (backward)"
             )
-        self.input_size = forward_cell.input_size
+        self.input_size = self.forward_layer.input_size
         self.merge_fn = merge_fn
         self.output_size = self._probe_output_size(
-            forward_cell.output_size, backward_cell.output_size
+            self.forward_layer.output_size, self.backward_layer.output_size
         )
 
     def _probe_output_size(self, forward_size: int, backward_size: int) -> int:
@@ -178,6 +160,41 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
             )
         return int(merged.size(2))
 
+    def joint_layers(self) -> list[FusedLayer] | None:
+        """The forward and the backward kernel layer, if the two directions run as one
+        bidirectional kernel call (fused cells of one kind and size, one layer each).
+
+        Returns:
+            ``[forward, backward]``, or ``None``.
+
+        Example:
+            >>> from seqlearn.nn import GRUCell, IndRNNCell, LSTMCell
+            >>> [k.mode for k in Bidirectional(GRUCell(3, 4), GRUCell(3, 4)).joint_layers()]
+            ['GRU', 'GRU']
+            >>> Bidirectional(GRUCell(3, 4), LSTMCell(3, 4)).joint_layers() is None
+            True
+        """
+        forward, backward = self.forward_layer, self.backward_layer
+        if not (
+            isinstance(forward, FusedSequenceLayer) and isinstance(backward, FusedSequenceLayer)
+        ):
+            return None
+        if forward.reverse or not backward.reverse:
+            return None
+        pair = (forward.fused_layers(), backward.fused_layers())
+        if pair[0] is None or pair[1] is None or len(pair[0]) != 1 or len(pair[1]) != 1:
+            return None
+        layers = [pair[0][0], pair[1][0]]
+        same = (
+            layers[0].mode == layers[1].mode
+            and all(
+                a.shape == b.shape
+                for a, b in zip(layers[0].weights, layers[1].weights, strict=True)
+            )
+            and len(layers[0].weights) == len(layers[1].weights)
+        )
+        return layers if same else None
+
     @override
     def forward(
         self,
@@ -191,7 +208,7 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
             x: Padded input batch.
             lengths: Valid length of each sequence; ``None`` means all are ``T`` long.
             initial_state: The forward and the backward state before each direction's first
-                step; defaults to each cell's ``initial_state(B)``.
+                step; defaults to each direction's initial state.
 
         Returns:
             The merged outputs (zeros past each sequence's end) and the pair of final
@@ -204,46 +221,98 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
             TypeError: If ``x`` is not a floating point tensor of the cells' dtype,
                 ``lengths`` not integer, or ``initial_state`` not a pair of states.
         """
-        if not isinstance(x, Tensor):
-            raise TypeError(
-                f"expected input of shape (B, T, {self.input_size}) as a tensor, "
-                f"got {type(x).__name__}"
-            )
-        if initial_state is not None and (
-            not isinstance(initial_state, tuple) or len(initial_state) != 2
-        ):
-            raise TypeError(
-                "expected initial_state as a pair (forward_state, backward_state), "
-                f"got {type(initial_state).__name__}"
-            )
-        if x.dim() != 3 or x.size(2) != self.input_size:
-            raise ValueError(
-                f"expected input of shape (B, T, {self.input_size}), got {tuple(x.shape)}"
-            )
+        if checking():
+            self._check_input(x, initial_state)
         batch_size, steps = x.shape[:2]
+        if checking() and initial_state is not None:  # the layers run trusted below
+            for layer, state in zip((self.forward_layer, self.backward_layer), initial_state):
+                if isinstance(layer, FusedSequenceLayer):
+                    expected = layer.initial_state(batch_size, device=x.device, dtype=x.dtype)
+                    check_state("initial_state", state, expected)
         if lengths is not None:
             lengths = check_lengths(lengths, batch_size, steps).to(x.device)
-        forward_initial, backward_initial = (None, None) if initial_state is None else initial_state
-        forward_outputs: Tensor  # (B, T, H_f)
-        forward_final: ForwardStateT
-        forward_outputs, forward_final = self.forward_layer(x, lengths, forward_initial)
-        reversed_outputs: Tensor  # (B, T, H_b), in reversed time
-        backward_final: BackwardStateT
-        reversed_outputs, backward_final = self.backward_layer(
-            reverse_padded(x, lengths), lengths, backward_initial
-        )
-        backward_outputs = reverse_padded(reversed_outputs, lengths)  # (B, T, H_b)
-        outputs = self.merge_fn(forward_outputs, backward_outputs)  # (B, T, O)
+        outputs, finals = self._run(x, lengths, initial_state)
         if outputs.shape != (batch_size, steps, self.output_size):
             raise ValueError(
                 f"expected merge_fn to return shape ({batch_size}, {steps}, {self.output_size}), "
                 f"got {tuple(outputs.shape)}"
             )
-        if lengths is not None:
-            valid = torch.arange(steps, device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
-            outputs = outputs.masked_fill(~valid.unsqueeze(2), 0.0)  # (B, T, O)
+        if lengths is not None and self.merge_fn is not concatenate:
+            outputs = outputs.masked_fill(~valid_steps(lengths, steps).unsqueeze(2), 0.0)
+        return outputs, cast(tuple[ForwardStateT, BackwardStateT], finals)
+
+    @eager  # packing reads the lengths on the host; the layers' runs stay eager anyway
+    def _run(
+        self, x: Tensor, lengths: Tensor | None, initial_state: tuple[Any, Any] | None
+    ) -> tuple[Tensor, tuple[Any, Any]]:
+        """Both directions: one joint kernel call when they allow it, else each layer."""
+        batch_size, steps = x.shape[:2]
+        joint = self.joint_layers()
+        if joint is not None and batch_size and steps and not _is_exporting():
+            return self._run_joint(joint, x, lengths, initial_state)
+        forward_initial, backward_initial = (None, None) if initial_state is None else initial_state
+        with trusted():
+            forward_outputs, forward_final = self.forward_layer(x, lengths, forward_initial)
+            backward_outputs, backward_final = self.backward_layer(x, lengths, backward_initial)
+        outputs = self.merge_fn(forward_outputs, backward_outputs)  # (B, T, O)
         return outputs, (forward_final, backward_final)
+
+    def _run_joint(
+        self,
+        layers: list[FusedLayer],
+        x: Tensor,
+        lengths: Tensor | None,
+        initial_state: tuple[Any, Any] | None,
+    ) -> tuple[Tensor, tuple[Any, Any]]:
+        """Both directions in one bidirectional kernel call over one packing of the batch."""
+        batch_size = x.shape[0]
+        if initial_state is None:
+            forward, backward = cast(tuple[FusedSequenceLayer, FusedSequenceLayer], (
+                self.forward_layer, self.backward_layer
+            ))  # fmt: skip
+            initial_state = (
+                forward.initial_state(batch_size, device=x.device, dtype=x.dtype),
+                backward.initial_state(batch_size, device=x.device, dtype=x.dtype),
+            )
+        packing = Packing(x, lengths)
+        sorted_states = [packing.sort(state) for state in initial_state]
+        data, finals = call_kernel(
+            layers, packing.data, packing.batch_sizes, sorted_states, bidirectional=True
+        )  # data: (N, O_f + O_b)
+        both = packing.unpack(data)  # (B, T, O_f + O_b)
+        if self.merge_fn is concatenate:
+            outputs = both
+        else:
+            sizes = [self.forward_layer.output_size, self.backward_layer.output_size]
+            outputs = self.merge_fn(*torch.split(both, sizes, dim=2))
+        forward_final = packing.finish(finals[0], initial_state[0])
+        backward_final = packing.finish(finals[1], initial_state[1])
+        return outputs, (forward_final, backward_final)
+
+    def _check_input(self, x: Tensor, initial_state: object) -> None:
+        if (
+            isinstance(x, Tensor)
+            and initial_state is not None
+            and (not isinstance(initial_state, tuple) or len(initial_state) != 2)
+        ):
+            raise TypeError(
+                "expected initial_state as a pair (forward_state, backward_state), "
+                f"got {type(initial_state).__name__}"
+            )
+        check_layer_input(x, self.input_size, self)
 
     @override
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+def _layer(part: object, *, fused: bool, reverse: bool) -> SequenceLayer:
+    """A direction of a bidirectional layer: a layer as given, or a cell run over time."""
+    if isinstance(part, Cell):
+        return Recurrent(part, fused=fused, reverse=reverse)
+    if isinstance(part, nn.Module) and isinstance(part, SequenceLayer):
+        return part
+    raise TypeError(
+        f"expected a seqlearn Cell or a sequence layer for each direction, got "
+        f"{type(part).__name__}"
+    )

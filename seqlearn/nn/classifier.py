@@ -8,111 +8,18 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import final, override
 
+from seqlearn._checks import checking, trusted
 from seqlearn.nn._inputs import allocated, check_ids, encode_ids, optional_embedding
-from seqlearn.nn.bidirectional import Bidirectional
-from seqlearn.nn.cells.base import Cell, check_step_input, check_step_state, uniform_init_
+from seqlearn.nn.cells.base import uniform_init_
+from seqlearn.nn.cells.elman import LinearRecurrentCell
 from seqlearn.nn.conditional_lm import Readout
+from seqlearn.nn.layer import SequenceLayer
+from seqlearn.nn.lengths import check_lengths, valid_steps
 from seqlearn.nn.pooling import Pooling, last_valid
-from seqlearn.nn.recurrent import Recurrent, check_lengths
+from seqlearn.nn.recurrent import Recurrent
 from seqlearn.nn.registry import register
 
 __all__ = ["LinearRecurrentCell", "SequenceClassifier", "lecture_classifier"]
-
-
-@register("seqlearn.nn.LinearRecurrentCell")
-@final
-class LinearRecurrentCell(Cell[Tensor]):
-    r"""A recurrent cell with no nonlinearity: the lecture classifier's ``i2h``.
-
-    .. math::
-        h_t = W \begin{bmatrix} x_t \\ h_{t-1} \end{bmatrix} + b, \qquad y_t = h_t
-
-    ``weight`` has shape ``(H, I + H)`` like :class:`~seqlearn.nn.ElmanCell`'s (and the
-    lecture's ``i2h.weight``), so weights copy in unchanged. No fused kernel has an identity
-    nonlinearity, so :class:`~seqlearn.nn.Recurrent` runs it step by step.
-
-    Args:
-        input_size: Size ``I`` of ``x_t``.
-        hidden_size: Size ``H`` of the state.
-        generator: Random generator for the initial weights.
-
-    Raises:
-        ValueError: If a size is not a positive int.
-
-    Shape:
-        - ``x``: ``(B, I)``; ``state``: ``(B, H)``; output: ``(B, H)``.
-
-    Example:
-        >>> cell = LinearRecurrentCell(3, 4)
-        >>> y, h = cell(torch.zeros(2, 3), cell.initial_state(2))
-        >>> bool((y == cell.bias).all())
-        True
-    """
-
-    weight: nn.Parameter
-    bias: nn.Parameter
-
-    def __init__(
-        self, input_size: int, hidden_size: int, *, generator: torch.Generator | None = None
-    ) -> None:
-        super().__init__(input_size, hidden_size)
-        self.weight = nn.Parameter(torch.empty(hidden_size, input_size + hidden_size))
-        self.bias = nn.Parameter(torch.empty(hidden_size))
-        self.reset_parameters(generator)
-
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Draw weights from ``U(-1/sqrt(I + H), 1/sqrt(I + H))`` like :class:`torch.nn.Linear`.
-
-        Args:
-            generator: Random generator; ``None`` uses PyTorch's default.
-        """
-        uniform_init_([self.weight, self.bias], self.input_size + self.hidden_size, generator)
-
-    @override
-    def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        check_step_input(self, x)
-        check_step_state("state", state, x.size(0), self.hidden_size)
-        h = nn.functional.linear(torch.cat((x, state), dim=1), self.weight, self.bias)
-        return h, h
-
-    def project_inputs(self, x: Tensor) -> Tensor:
-        """``W_x x + b`` for inputs ``(..., I)``: the input half of ``weight``; see
-        :class:`~seqlearn.nn.cells.base.ProjectsInputs`.
-
-        Args:
-            x: Inputs ``(..., I)``.
-
-        Returns:
-            ``(..., H)``.
-        """
-        return nn.functional.linear(x, self.weight[:, : self.input_size], self.bias)
-
-    def step_projected(self, projected: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
-        """One step from ``project_inputs(x_t)`` ``(B, H)``; returns ``(h_t, h_t)``.
-
-        Args:
-            projected: The projected input.
-            state: ``h_{t-1}``, ``(B, H)``.
-
-        Returns:
-            The new hidden state, as output and as state.
-        """
-        h = projected + nn.functional.linear(state, self.weight[:, self.input_size :])
-        return h, h
-
-    @override
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        return self._zeros(batch_size, device, dtype)
-
-    @override
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
 
 
 @register("seqlearn.nn.SequenceClassifier")
@@ -238,7 +145,8 @@ class SequenceClassifier(nn.Module):
         if hidden_size is None:
             raise ValueError(
                 f"hidden_size (the size of the pooled vector) is needed for an encoder that "
-                f"is neither a Recurrent nor a Bidirectional, got encoder "
+                f"is not a sequence layer (with input_size and output_size, as Recurrent, "
+                f"Bidirectional and StackedLayers have), got encoder "
                 f"{type(encoder).__name__} and hidden_size=None"
             )
         if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
@@ -288,18 +196,19 @@ class SequenceClassifier(nn.Module):
             shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
             raise ValueError(f"expected inputs of shape (B, T), got {shape}")
         lengths = check_lengths(lengths, inputs.size(0), inputs.size(1)).to(inputs.device)
-        valid = torch.arange(inputs.size(1), device=inputs.device) < lengths.unsqueeze(1)
-        if not torch.compiler.is_compiling():  # compiled and exported graphs trust their ids
+        valid = valid_steps(lengths, inputs.size(1))  # (B, T)
+        if checking():
             check_ids("inputs", inputs[valid], self.vocab_size)
         inputs = torch.where(valid, inputs, 0)  # padding ids may be anything
         x = encode_ids(self.token_embedding, inputs, self.vocab_size, self.head.weight.dtype)
         if self.training and self.embedding_dropout > 0:
             x = nn.functional.dropout(x, self.embedding_dropout, training=True)  # (B, T, E)
-        outputs, _ = cast(tuple[Tensor, Any], self.encoder(x, lengths))  # (B, T, O)
-        if self.readout == "input_and_previous_output":
-            previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
-            outputs = torch.cat((x, previous), dim=-1)  # (B, T, E + O)
-        pooled = self.pooling(outputs, lengths)  # (B, P)
+        with trusted():  # checked once, here: the parts below do not check again
+            outputs, _ = cast(tuple[Tensor, Any], self.encoder(x, lengths))  # (B, T, O)
+            if self.readout == "input_and_previous_output":
+                previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
+                outputs = torch.cat((x, previous), dim=-1)  # (B, T, E + O)
+            pooled = self.pooling(outputs, lengths)  # (B, P)
         pooled = nn.functional.dropout(pooled, self.dropout, self.training)
         return cast(Tensor, self.head(pooled))  # (B, C)
 
@@ -346,9 +255,8 @@ def lecture_classifier(
 
 
 def _encoder_sizes(encoder: nn.Module) -> tuple[int, int] | None:
-    """``(input_size, output_size)`` of a :class:`Recurrent` or :class:`Bidirectional`."""
-    if isinstance(encoder, Recurrent):
-        return encoder.cell.input_size, encoder.cell.output_size
-    if isinstance(encoder, Bidirectional):
+    """``(input_size, output_size)`` of an encoder that is a
+    :class:`~seqlearn.nn.SequenceLayer`, else ``None``."""
+    if isinstance(encoder, SequenceLayer):
         return encoder.input_size, encoder.output_size
     return None

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import NamedTuple, final, override
 
+from seqlearn._checks import checking
 from seqlearn.nn._inputs import (
     allocated,
     check_ids,
@@ -200,9 +201,8 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         return self.recurrent.cell
 
     def _step_inputs(self, tokens: Tensor, categories: Tensor) -> Tensor:
-        """``[c; x]`` for tokens ``(B, ...)`` and categories ``(B,)``: shape ``(B, ..., C+E)``."""
-        check_ids("tokens", tokens, self.vocab_size)
-        check_ids("categories", categories, self.num_categories)
+        """``[c; x]`` for tokens ``(B, ...)`` and categories ``(B,)`` (checked by the caller):
+        shape ``(B, ..., C+E)``."""
         dtype = self.head.weight.dtype
         x = encode_ids(self.token_embedding, tokens, self.vocab_size, dtype)
         c = encode_ids(self.category_embedding, categories, self.num_categories, dtype)
@@ -235,6 +235,8 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             raise ValueError(
                 f"expected categories of shape ({tokens.size(0)},), got {tuple(categories.shape)}"
             )
+        check_ids("tokens", tokens, self.vocab_size)
+        check_ids("categories", categories, self.num_categories)
         inputs = self._step_inputs(tokens, categories)  # (B, T, C+E)
         outputs, _ = self.recurrent(inputs, lengths)  # (B, T, O)
         if self.readout == "input_and_previous_output":
@@ -326,18 +328,22 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             >>> logits.shape  # (B, V): the next token's logits
             torch.Size([2, 5])
         """
-        _check_tensor("tokens", tokens)
-        if not isinstance(state, ConditionalLMState):
-            raise TypeError(
-                f"expected state as a ConditionalLMState from initial_state() or step(), "
-                f"got {type(state).__name__}"
-            )
-        if tokens.dim() != 1 or tokens.size(0) != state.categories.size(0):
-            raise ValueError(
-                f"expected tokens of shape ({state.categories.size(0)},), got {tuple(tokens.shape)}"
-            )
+        check = checking()  # a decoder that checked its prompts steps unchecked
+        if check:
+            _check_tensor("tokens", tokens)
+            if not isinstance(state, ConditionalLMState):
+                raise TypeError(
+                    f"expected state as a ConditionalLMState from initial_state() or step(), "
+                    f"got {type(state).__name__}"
+                )
+            if tokens.dim() != 1 or tokens.size(0) != state.categories.size(0):
+                raise ValueError(
+                    f"expected tokens of shape ({state.categories.size(0)},), "
+                    f"got {tuple(tokens.shape)}"
+                )
+            check_ids("tokens", tokens, self.vocab_size)  # categories: at initial_state()
         inputs = self._step_inputs(tokens, state.categories)  # (B, C+E)
-        output, cell_state = self.cell(inputs, state.cell)  # (B, O)
+        output, cell_state = (self.cell if check else self.cell.step)(inputs, state.cell)
         if self.readout == "input_and_previous_output":
             features = torch.cat((inputs, state.previous_output), dim=-1)
         else:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from typing_extensions import final, override
 
 from seqlearn.nn.cells.base import uniform_init_
-from seqlearn.nn.recurrent import check_lengths
+from seqlearn.nn.lengths import check_lengths, valid_steps
 from seqlearn.nn.registry import register
 
 __all__ = ["AttentionPooling", "Pooling", "last_valid", "max_pool", "mean_pool"]
@@ -46,7 +46,7 @@ def _valid_steps(outputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         raise TypeError(f"expected floating point outputs, got dtype {outputs.dtype}")
     batch_size, steps = outputs.shape[:2]
     lengths = check_lengths(lengths, batch_size, steps).to(outputs.device)
-    mask = torch.arange(steps, device=outputs.device) < lengths.unsqueeze(1)  # (B, T)
+    mask = valid_steps(lengths, steps)  # (B, T)
     return mask, torch.where(mask.unsqueeze(2), outputs, 0.0)
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "map_sizes",
     "map_state",
     "rebuild_state",
     "select_rows",
@@ -189,3 +190,30 @@ def rebuild_state(template: StateT, leaves: list[Tensor]) -> StateT:
     """
     remaining = iter(leaves)
     return map_state(lambda _: next(remaining), template)
+
+
+def map_sizes(fn: Callable[[int], Tensor], sizes: object) -> Any:
+    """A state tree made from a tree of sizes (a cell's :meth:`~seqlearn.nn.Cell.state_sizes`):
+    ``fn`` of each size, in a tree of the same structure.
+
+    Args:
+        fn: Function from a feature size to a tensor.
+        sizes: An ``int``, or a (named) tuple of size trees.
+
+    Returns:
+        The state tree.
+
+    Raises:
+        TypeError: If ``sizes`` holds something other than ints and tuples.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.nn import LSTMState
+        >>> map_sizes(lambda n: torch.zeros(2, n), (3, LSTMState(4, 5)))[1].c.shape
+        torch.Size([2, 5])
+    """
+    if isinstance(sizes, int) and not isinstance(sizes, bool):
+        return fn(sizes)
+    if isinstance(sizes, tuple):
+        return _rebuild(sizes, [map_sizes(fn, item) for item in sizes])
+    raise TypeError(f"expected state sizes made of ints and tuples, got {type(sizes).__name__}")

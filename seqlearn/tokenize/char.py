@@ -7,13 +7,11 @@ inputs and targets match the lecture's ``input_to_onehot`` and ``target_to_indic
 
 from __future__ import annotations
 
-import json
-import operator
 import os
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Literal, TypeAlias, TypeVar, cast, get_args
+from functools import partial
+from typing import Literal, TypeAlias, cast, get_args
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +19,8 @@ from torch import Tensor
 from typing_extensions import Self, final
 
 from seqlearn._checks import check_int
+from seqlearn.tokenize._batch import checked_ids, decode_rows, encode_texts
+from seqlearn.tokenize._json import JsonFormat, field
 from seqlearn.tokenize.fold import fold_to_ascii
 
 __all__ = ["ASCII_LETTERS_ALPHABET", "CharTokenizer", "OOVPolicy"]
@@ -46,9 +46,9 @@ Example:
 """
 
 _EOS, _BOS, _PAD, _UNK = "<eos>", "<bos>", "<pad>", "<unk>"
-_FORMAT, _VERSION = "seqlearn.CharTokenizer", 1
-_FIELDS = ("format", "version", "alphabet", "bos", "pad", "unk", "oov", "fold_unicode")
-_T = TypeVar("_T")
+_JSON = JsonFormat(
+    "seqlearn.CharTokenizer", 1, ("alphabet", "bos", "pad", "unk", "oov", "fold_unicode"), indent=2
+)
 
 
 @final
@@ -354,23 +354,8 @@ class CharTokenizer:
             >>> lengths
             tensor([3, 2])
         """
-        if isinstance(texts, str):
-            raise TypeError("expected a sequence of texts, got a single str; wrap it in a list")
-        if len(texts) == 0:
-            raise ValueError("cannot encode an empty batch; expected at least one text")
-        rows = []
-        for b, text in enumerate(texts):
-            try:
-                rows.append(self.encode(text, add_bos=add_bos, add_eos=add_eos))
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"texts[{b}]: {error}") from error
-        lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64)  # (B,)
-        padding = self.pad_id if self.pad_id is not None else self.eos_id
-        longest = max(len(row) for row in rows)
-        tokens = torch.full((len(rows), longest), padding, dtype=torch.int64)  # (B, T)
-        for b, row in enumerate(rows):
-            tokens[b, : len(row)] = torch.tensor(row, dtype=torch.int64)
-        return tokens, lengths
+        encode = partial(self.encode, add_bos=add_bos, add_eos=add_eos)
+        return encode_texts(texts, encode, self.eos_id if self.pad_id is None else self.pad_id)
 
     def decode(
         self, ids: Sequence[int] | Tensor, *, stop_at_eos: bool = True, skip_special: bool = True
@@ -398,13 +383,7 @@ class CharTokenizer:
             >>> tok.decode([3, 1, 0, 2, 0], stop_at_eos=False, skip_special=False)
             '<bos>ba<eos>a'
         """
-        values = _id_list(ids, "ids")
-        for position, i in enumerate(values):
-            if not 0 <= i < len(self._tokens):
-                raise ValueError(
-                    f"id {i} at position {position} is out of range; "
-                    f"expected 0 <= id < {len(self._tokens)}"
-                )
+        values = checked_ids(ids, len(self._tokens))
         if stop_at_eos and self.eos_id in values:
             values = values[: values.index(self.eos_id)]
         n_chars = len(self._alphabet)
@@ -443,25 +422,8 @@ class CharTokenizer:
             >>> tok.decode_batch(*tok.encode_batch(["ab", "c"]))
             ['ab', 'c']
         """
-        if isinstance(ids, Tensor) and ids.dim() != 2:
-            raise ValueError(f"expected a 2-D tensor of ids, got shape {tuple(ids.shape)}")
-        rows = list(ids)
-        sizes = None if lengths is None else _id_list(lengths, "lengths")
-        if sizes is not None and len(sizes) != len(rows):
-            raise ValueError(f"expected {len(rows)} lengths, one per row, got {len(sizes)}")
-        texts = []
-        for b, row in enumerate(rows):
-            try:
-                row_ids = _id_list(row, "ids")
-                size = len(row_ids) if sizes is None else sizes[b]
-                if not 0 <= size <= len(row_ids):
-                    raise ValueError(f"length {size} is out of range [0, {len(row_ids)}]")
-                texts.append(
-                    self.decode(row_ids[:size], stop_at_eos=stop_at_eos, skip_special=skip_special)
-                )
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"row {b}: {error}") from error
-        return texts
+        decode = partial(self.decode, stop_at_eos=stop_at_eos, skip_special=skip_special)
+        return decode_rows(ids, lengths, decode)
 
     def token_to_id(self, token: str) -> int:
         """The id of an alphabet character or an enabled special token string.
@@ -541,8 +503,7 @@ class CharTokenizer:
              'pad': False, 'unk': True, 'oov': 'error', 'fold_unicode': True}
         """
         return {
-            "format": _FORMAT,
-            "version": _VERSION,
+            **_JSON.header(),
             "alphabet": self._alphabet,
             "bos": self.bos_id is not None,
             "pad": self.pad_id is not None,
@@ -570,22 +531,14 @@ class CharTokenizer:
             >>> CharTokenizer.from_dict(tok.to_dict()) == tok
             True
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"expected a mapping of fields, got {type(data).__name__}")
-        if _field(data, "format", str) != _FORMAT:
-            raise ValueError(f"field 'format' is {data['format']!r}, expected {_FORMAT!r}")
-        if _field(data, "version", int) != _VERSION:
-            raise ValueError(f"field 'version' is {data['version']!r}, expected {_VERSION}")
-        unknown = sorted(set(data) - set(_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; expected only {list(_FIELDS)}")
+        _JSON.check(data)
         return cls(
-            _field(data, "alphabet", str),
-            bos=_field(data, "bos", bool),
-            pad=_field(data, "pad", bool),
-            unk=_field(data, "unk", bool),
-            oov=cast(OOVPolicy, _field(data, "oov", str)),
-            fold_unicode=_field(data, "fold_unicode", bool),
+            field(data, "alphabet", str),
+            bos=field(data, "bos", bool),
+            pad=field(data, "pad", bool),
+            unk=field(data, "unk", bool),
+            oov=cast(OOVPolicy, field(data, "oov", str)),
+            fold_unicode=field(data, "fold_unicode", bool),
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -601,7 +554,7 @@ class CharTokenizer:
             ...     CharTokenizer.load(f"{root}/tok.json").bos_id
             59
         """
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        _JSON.write(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Self:
@@ -625,10 +578,7 @@ class CharTokenizer:
             ...     CharTokenizer.load(f"{root}/tok.json")
             CharTokenizer('xyz', bos=False, pad=False, unk=False, oov='drop', fold_unicode=True)
         """
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except ValueError as error:  # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{os.fspath(path)}: {error}") from error
+        return _JSON.read(path, cls.from_dict)
 
 
 def _check_alphabet(alphabet: str | Sequence[str], fold_unicode: bool) -> str:
@@ -665,31 +615,3 @@ def _oov_message(text: str, position: int) -> str:
         f"character {text[position]!r} at position {position} of {shown} is not in the "
         f'alphabet; pass oov="drop" or oov="unk" to accept it'
     )
-
-
-def _id_list(ids: Iterable[int] | Tensor, what: str = "ids") -> list[int]:
-    """``ids`` as a list of ints, from a 1-D integer tensor or an iterable of integers."""
-    if isinstance(ids, Tensor):
-        if ids.dim() != 1:
-            raise ValueError(f"expected a 1-D tensor of {what}, got shape {tuple(ids.shape)}")
-        if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-            raise TypeError(f"expected an integer tensor of {what}, got dtype {ids.dtype}")
-        return [int(i) for i in ids.tolist()]
-    if isinstance(ids, str) or not isinstance(ids, Iterable):
-        raise TypeError(f"expected a sequence of {what}, got {type(ids).__name__}")
-    values = []
-    for position, i in enumerate(ids):
-        try:
-            values.append(operator.index(i))
-        except TypeError:
-            raise TypeError(f"expected integer {what}, got {i!r} at position {position}") from None
-    return values
-
-
-def _field(data: Mapping[str, object], name: str, kind: type[_T]) -> _T:
-    if name not in data:
-        raise ValueError(f"missing field {name!r}")
-    value = data[name]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"field {name!r} must be a {kind.__name__}, got {value!r}")
-    return value

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 from typing_extensions import Self, final
 
 from seqlearn._checks import check_int
-from seqlearn.tokenize.char import _field, _id_list
+from seqlearn.tokenize._batch import checked_ids
+from seqlearn.tokenize._json import JsonFormat, field, str_or_none_field
 
 __all__ = ["Vocabulary"]
 
-_FORMAT, _VERSION = "seqlearn.Vocabulary", 1
-_FIELDS = ("format", "version", "words", "pad", "unk")
+_JSON = JsonFormat("seqlearn.Vocabulary", 1, ("words", "pad", "unk"), indent=1, ensure_ascii=False)
 
 
 @final
@@ -299,15 +297,7 @@ class Vocabulary:
             >>> Vocabulary(["a", "b"]).decode(torch.tensor([3, 2]))
             ['b', 'a']
         """
-        tokens = []
-        for position, i in enumerate(_id_list(ids, "ids")):
-            if not 0 <= i < len(self._tokens):
-                raise ValueError(
-                    f"id {i} at position {position} is out of range; "
-                    f"expected 0 <= id < {len(self._tokens)}"
-                )
-            tokens.append(self._tokens[i])
-        return tokens
+        return [self._tokens[i] for i in checked_ids(ids, len(self._tokens))]
 
     def __len__(self) -> int:
         """The number of ids: the special tokens and the words."""
@@ -346,8 +336,7 @@ class Vocabulary:
              'pad': '<pad>', 'unk': None}
         """
         return {
-            "format": _FORMAT,
-            "version": _VERSION,
+            **_JSON.header(),
             "words": list(self.words),
             "pad": self._pad,
             "unk": self._unk,
@@ -372,17 +361,9 @@ class Vocabulary:
             >>> Vocabulary.from_dict(vocab.to_dict()) == vocab
             True
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"expected a mapping of fields, got {type(data).__name__}")
-        if _field(data, "format", str) != _FORMAT:
-            raise ValueError(f"field 'format' is {data['format']!r}, expected {_FORMAT!r}")
-        if _field(data, "version", int) != _VERSION:
-            raise ValueError(f"field 'version' is {data['version']!r}, expected {_VERSION}")
-        unknown = sorted(set(data) - set(_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; expected only {list(_FIELDS)}")
-        words: list[Any] = _field(data, "words", list)
-        pad, unk = _special_field(data, "pad"), _special_field(data, "unk")
+        _JSON.check(data)
+        words: list[Any] = field(data, "words", list)
+        pad, unk = str_or_none_field(data, "pad"), str_or_none_field(data, "unk")
         try:
             return cls(words, pad=pad, unk=unk)
         except (TypeError, ValueError) as error:
@@ -401,8 +382,7 @@ class Vocabulary:
             ...     Vocabulary.load(f"{root}/vocab.json").words
             ('a', 'b')
         """
-        text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        _JSON.write(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Self:
@@ -426,16 +406,4 @@ class Vocabulary:
             ...     Vocabulary.load(f"{root}/vocab.json")
             Vocabulary(['é'], pad='<pad>', unk=None)
         """
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except ValueError as error:  # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{os.fspath(path)}: {error}") from error
-
-
-def _special_field(data: Mapping[str, object], name: str) -> str | None:
-    if name not in data:
-        raise ValueError(f"missing field {name!r}")
-    value = data[name]
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"field {name!r} must be a str or null, got {value!r}")
-    return value
+        return _JSON.read(path, cls.from_dict)

@@ -7,18 +7,17 @@ function (which :meth:`WordTokenizer.save` cannot write to JSON).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
+from functools import partial
 from typing import TypeAlias
 
-import torch
 from torch import Tensor
 from typing_extensions import Self, final
 
-from seqlearn.tokenize.char import _field, _id_list
+from seqlearn.tokenize._batch import checked_ids, decode_rows, encode_texts
+from seqlearn.tokenize._json import JsonFormat, field
 from seqlearn.tokenize.vocab import Vocabulary
 
 __all__ = ["RegexSplitter", "Splitter", "WhitespaceSplitter", "WordTokenizer"]
@@ -37,8 +36,9 @@ Example:
 # Penn Treebank-like tokens, as in GloVe's corpora: acronyms ("u.s."), "do" + "n't",
 # clitics ("'s", "'re", ...), words joined by "-" or "." ("e-mail", "3.5"), any other symbol.
 _WORD_PATTERN = r"(?i)(?:\w\.){2,}|\w+(?=n't\b)|n't\b|'(?:s|re|ve|ll|m|d)\b|\w+(?:[-.]\w+)*|\S"
-_FORMAT, _VERSION = "seqlearn.WordTokenizer", 1
-_FIELDS = ("format", "version", "lowercase", "split", "vocabulary")
+_JSON = JsonFormat(
+    "seqlearn.WordTokenizer", 1, ("lowercase", "split", "vocabulary"), indent=1, ensure_ascii=False
+)
 
 
 @final
@@ -352,24 +352,7 @@ class WordTokenizer:
             >>> lengths
             tensor([3, 1])
         """
-        if isinstance(texts, str):
-            raise TypeError("expected a sequence of texts, got a single str; wrap it in a list")
-        if len(texts) == 0:
-            raise ValueError("cannot encode an empty batch; expected at least one text")
-        pad_id = self.pad_id
-        if pad_id is None:
-            raise ValueError("encode_batch pads with PAD, but the vocabulary has none")
-        rows = []
-        for b, text in enumerate(texts):
-            try:
-                rows.append(self.encode(text))
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"texts[{b}]: {error}") from error
-        lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64)  # (B,)
-        tokens = torch.full((len(rows), max(len(row) for row in rows)), pad_id)  # (B, T)
-        for b, row in enumerate(rows):
-            tokens[b, : len(row)] = torch.tensor(row, dtype=torch.int64)
-        return tokens, lengths
+        return encode_texts(texts, self.encode, self.pad_id)
 
     def decode(self, ids: Sequence[int] | Tensor, *, skip_special: bool = True) -> str:
         """Turn ids back into text: their tokens joined by single spaces.
@@ -393,7 +376,7 @@ class WordTokenizer:
         first_word = self._vocabulary.num_special if skip_special else 0
         return " ".join(
             self._vocabulary.id_to_token(i)
-            for i in _checked_ids(ids, len(self._vocabulary))
+            for i in checked_ids(ids, len(self._vocabulary))
             if i >= first_word
         )
 
@@ -428,23 +411,7 @@ class WordTokenizer:
             >>> tok.decode_batch(*tok.encode_batch(["a b", "B"]))
             ['a b', 'b']
         """
-        if isinstance(ids, Tensor) and ids.dim() != 2:
-            raise ValueError(f"expected a 2-D tensor of ids, got shape {tuple(ids.shape)}")
-        rows = list(ids)
-        sizes = None if lengths is None else _id_list(lengths, "lengths")
-        if sizes is not None and len(sizes) != len(rows):
-            raise ValueError(f"expected {len(rows)} lengths, one per row, got {len(sizes)}")
-        texts = []
-        for b, row in enumerate(rows):
-            try:
-                row_ids = _id_list(row, "ids")
-                size = len(row_ids) if sizes is None else sizes[b]
-                if not 0 <= size <= len(row_ids):
-                    raise ValueError(f"length {size} is out of range [0, {len(row_ids)}]")
-                texts.append(self.decode(row_ids[:size], skip_special=skip_special))
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"row {b}: {error}") from error
-        return texts
+        return decode_rows(ids, lengths, partial(self.decode, skip_special=skip_special))
 
     def __len__(self) -> int:
         """The number of ids, ``V``, special tokens included."""
@@ -496,8 +463,7 @@ class WordTokenizer:
                 f"with your splitter after loading its vocabulary instead"
             )
         return {
-            "format": _FORMAT,
-            "version": _VERSION,
+            **_JSON.header(),
             "lowercase": self._lowercase,
             "split": split,
             "vocabulary": self._vocabulary.to_dict(),
@@ -522,23 +488,15 @@ class WordTokenizer:
             >>> WordTokenizer.from_dict(tok.to_dict()) == tok
             True
         """
-        if not isinstance(data, Mapping):
-            raise ValueError(f"expected a mapping of fields, got {type(data).__name__}")
-        if _field(data, "format", str) != _FORMAT:
-            raise ValueError(f"field 'format' is {data['format']!r}, expected {_FORMAT!r}")
-        if _field(data, "version", int) != _VERSION:
-            raise ValueError(f"field 'version' is {data['version']!r}, expected {_VERSION}")
-        unknown = sorted(set(data) - set(_FIELDS))
-        if unknown:
-            raise ValueError(f"unknown field(s) {unknown}; expected only {list(_FIELDS)}")
+        _JSON.check(data)
         try:
-            vocabulary = Vocabulary.from_dict(_field(data, "vocabulary", dict))
+            vocabulary = Vocabulary.from_dict(field(data, "vocabulary", dict))
         except ValueError as error:
             raise ValueError(f"field 'vocabulary': {error}") from error
         return cls(
             vocabulary,
-            lowercase=_field(data, "lowercase", bool),
-            split=_split_from_dict(_field(data, "split", dict)),
+            lowercase=field(data, "lowercase", bool),
+            split=_split_from_dict(field(data, "split", dict)),
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -557,8 +515,7 @@ class WordTokenizer:
             ...     WordTokenizer.load(f"{root}/tok.json").lowercase
             False
         """
-        text = json.dumps(self.to_dict(), indent=1, ensure_ascii=False)
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        _JSON.write(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Self:
@@ -582,10 +539,7 @@ class WordTokenizer:
             ...     WordTokenizer.load(f"{root}/t.json").split == RegexSplitter()
             True
         """
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except ValueError as error:  # json.JSONDecodeError is a ValueError
-            raise ValueError(f"{os.fspath(path)}: {error}") from error
+        return _JSON.read(path, cls.from_dict)
 
 
 def _split_from_dict(data: Mapping[str, object]) -> Splitter:
@@ -594,20 +548,10 @@ def _split_from_dict(data: Mapping[str, object]) -> Splitter:
         return WhitespaceSplitter()
     if kind == "regex" and set(data) == {"kind", "pattern"}:
         try:
-            return RegexSplitter(_field(data, "pattern", str))
+            return RegexSplitter(field(data, "pattern", str))
         except ValueError as error:
             raise ValueError(f"field 'split': {error}") from error
     raise ValueError(
         "field 'split' must be {'kind': 'whitespace'} or {'kind': 'regex', 'pattern': ...}, "
         f"got {dict(data)!r}"
     )
-
-
-def _checked_ids(ids: Sequence[int] | Tensor, count: int) -> list[int]:
-    values = _id_list(ids, "ids")
-    for position, i in enumerate(values):
-        if not 0 <= i < count:
-            raise ValueError(
-                f"id {i} at position {position} is out of range; expected 0 <= id < {count}"
-            )
-    return values

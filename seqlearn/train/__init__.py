@@ -1,6 +1,5 @@
 """Training: the loop, objectives, callbacks, checkpoints, learning-rate finders."""
 
-from seqlearn.train.callbacks import Callback as Callback
 from seqlearn.train.callbacks import EarlyStopping as EarlyStopping
 from seqlearn.train.callbacks import LearningRateScheduler as LearningRateScheduler
 from seqlearn.train.callbacks import ModelCheckpoint as ModelCheckpoint
@@ -8,7 +7,15 @@ from seqlearn.train.checkpoint import capture_rng_states as capture_rng_states
 from seqlearn.train.checkpoint import load_checkpoint as load_checkpoint
 from seqlearn.train.checkpoint import restore_rng_states as restore_rng_states
 from seqlearn.train.checkpoint import save_checkpoint as save_checkpoint
+from seqlearn.train.clipping import GradientClipping as GradientClipping
 from seqlearn.train.devices import resolve_device as resolve_device
+from seqlearn.train.divergence import DivergenceError as DivergenceError
+from seqlearn.train.divergence import DivergenceGuard as DivergenceGuard
+from seqlearn.train.divergence import DivergencePolicy as DivergencePolicy
+from seqlearn.train.events import Callback as Callback
+from seqlearn.train.events import CancelFit as CancelFit
+from seqlearn.train.events import CancelStep as CancelStep
+from seqlearn.train.events import TrainerView as TrainerView
 from seqlearn.train.history import EpochRecord as EpochRecord
 from seqlearn.train.history import History as History
 from seqlearn.train.history import Split as Split
@@ -22,20 +29,22 @@ from seqlearn.train.objectives import NextTokenLoss as NextTokenLoss
 from seqlearn.train.objectives import Objective as Objective
 from seqlearn.train.objectives import classification_loss as classification_loss
 from seqlearn.train.objectives import next_token_loss as next_token_loss
-from seqlearn.train.trainer import DivergenceError as DivergenceError
-from seqlearn.train.trainer import DivergencePolicy as DivergencePolicy
 from seqlearn.train.trainer import Metrics as Metrics
 from seqlearn.train.trainer import Movable as Movable
 from seqlearn.train.trainer import Trainer as Trainer
 
 __all__ = [
     "Callback",
+    "CancelFit",
+    "CancelStep",
     "ClassifierProtocol",
     "DivergenceError",
+    "DivergenceGuard",
     "DivergencePolicy",
     "DivergentLRResult",
     "EarlyStopping",
     "EpochRecord",
+    "GradientClipping",
     "History",
     "LearningRateScheduler",
     "LossSum",
@@ -47,6 +56,7 @@ __all__ = [
     "RangeTestResult",
     "Split",
     "Trainer",
+    "TrainerView",
     "capture_rng_states",
     "classification_loss",
     "find_divergent_lr",

@@ -1,13 +1,14 @@
-"""Callbacks: typed hooks into the training loop, and the ones most runs need.
+"""Callbacks most runs need: early stopping, model checkpoints, learning-rate schedules.
 
-A callback subclasses :class:`Callback` and overrides the hooks it needs; the trainer calls
-them in the order the callbacks were given. An epoch ends in two rounds: every callback's
-:meth:`~Callback.on_epoch_end` (schedules step, early stopping decides), then every
-callback's :meth:`~Callback.on_epoch_finished`, when the epoch's state is final; that is
-where :class:`ModelCheckpoint` saves, so a checkpoint holds every callback's state after
-the epoch, whatever the order the callbacks were given in. A callback that keeps state
-across epochs returns it from :meth:`Callback.state_dict`, so checkpoints carry it and
-resuming restores it.
+Each is a :class:`~seqlearn.train.Callback` (see :mod:`seqlearn.train.events` for the
+events and their order). An epoch ends in two rounds: every callback's
+:meth:`~seqlearn.train.Callback.on_epoch_end` (schedules step, early stopping decides), then
+every callback's :meth:`~seqlearn.train.Callback.on_epoch_finished`, when the epoch's state
+is final; that is where :class:`ModelCheckpoint` saves, so a checkpoint holds every
+callback's state after the epoch, whatever the order the callbacks were given in. A
+callback that keeps state across epochs returns it from
+:meth:`~seqlearn.train.Callback.state_dict`, so checkpoints carry it and resuming restores
+it.
 """
 
 from __future__ import annotations
@@ -18,98 +19,19 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from typing_extensions import final, override
 
+from seqlearn.train.events import Callback as Callback  # its home before events.py
+from seqlearn.train.events import TrainerView
 from seqlearn.train.history import EpochRecord, History
 
-if TYPE_CHECKING:
-    from seqlearn.train.trainer import Trainer
-
-__all__ = ["Callback", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint"]
+__all__ = ["EarlyStopping", "LearningRateScheduler", "ModelCheckpoint"]
 
 logger = logging.getLogger(__name__)
-
-
-class Callback:
-    """Base class of callbacks: every hook does nothing until a subclass overrides it.
-
-    Hooks receive the trainer, so a callback can read ``trainer.model``,
-    ``trainer.optimizer``, ``trainer.epoch``, ``trainer.step`` and ``trainer.history``, and
-    stop training by setting ``trainer.stop_training = True``.
-
-    Example:
-        A callback that counts optimiser steps and keeps the count in checkpoints:
-
-        >>> class CountSteps(Callback):
-        ...     def __init__(self) -> None:
-        ...         self.steps = 0
-        ...     def on_step_end(self, trainer, step):
-        ...         self.steps += 1
-        ...     def on_epoch_end(self, trainer, record):
-        ...         print(f"epoch {record.epoch}: {self.steps} steps so far")
-        ...     def state_dict(self):
-        ...         return {"steps": self.steps}
-        ...     def load_state_dict(self, state):
-        ...         self.steps = state["steps"]
-        >>> import torch
-        >>> from seqlearn.data import collate_next_token
-        >>> from seqlearn.nn import lecture_generator
-        >>> from seqlearn.train import Trainer, next_token_loss
-        >>> model = lecture_generator(hidden_size=8)
-        >>> batches = [collate_next_token([([1, 2, 3], 0)], eos_id=58)] * 2  # 2 steps an epoch
-        >>> counter = CountSteps()
-        >>> trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), next_token_loss,
-        ...                   callbacks=[counter], progress=False)
-        >>> _ = trainer.fit(batches, epochs=2)
-        epoch 1: 2 steps so far
-        epoch 2: 4 steps so far
-        >>> trainer.state_dict()["callbacks"]
-        [{'steps': 4}]
-    """
-
-    def on_fit_start(self, trainer: Trainer[Any, Any]) -> None:
-        """Called once when :meth:`~seqlearn.train.Trainer.fit` starts (after any resume)."""
-
-    def on_epoch_start(self, trainer: Trainer[Any, Any], epoch: int) -> None:
-        """Called before the first batch of epoch ``epoch`` (1-based)."""
-
-    def on_before_step(self, trainer: Trainer[Any, Any], grad_norm: float) -> None:
-        """Called before each optimiser step, with the gradients final (scaled, clipped).
-
-        Args:
-            trainer: The trainer; ``trainer.model``'s ``.grad`` fields hold the gradients.
-            grad_norm: Their global 2-norm before norm clipping.
-        """
-
-    def on_step_end(self, trainer: Trainer[Any, Any], step: int) -> None:
-        """Called after every optimiser step; ``step`` counts steps since training began."""
-
-    def on_epoch_end(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
-        """Called after each epoch's training and validation, with its figures."""
-
-    def on_epoch_finished(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
-        """Called after every callback's :meth:`on_epoch_end`: the epoch's state is final.
-
-        The place to save or export the trainer's state (as :class:`ModelCheckpoint` does).
-        """
-
-    def on_fit_end(self, trainer: Trainer[Any, Any], history: History) -> None:
-        """Called once when :meth:`~seqlearn.train.Trainer.fit` ends."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """State to keep in checkpoints (tensors, numbers, strings and containers of them)."""
-        return {}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned.
-
-        Args:
-            state: The saved state.
-        """
 
 
 def _mode_for(monitor: str, mode: Literal["min", "max"] | None) -> Literal["min", "max"]:
@@ -167,7 +89,7 @@ class EarlyStopping(Callback):
         self.best_weights: dict[str, Tensor] | None = None
 
     @override
-    def on_epoch_end(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+    def on_epoch_end(self, trainer: TrainerView, record: EpochRecord) -> None:
         value = record.value(self.monitor)
         if value is None or math.isnan(value):
             raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which was not measured")
@@ -190,7 +112,7 @@ class EarlyStopping(Callback):
             )
 
     @override
-    def on_fit_end(self, trainer: Trainer[Any, Any], history: History) -> None:
+    def on_fit_end(self, trainer: TrainerView, history: History) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             trainer.model.load_state_dict(self.best_weights)
 
@@ -262,7 +184,7 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if self.mode == "min" else -math.inf
 
     @override
-    def on_epoch_finished(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+    def on_epoch_finished(self, trainer: TrainerView, record: EpochRecord) -> None:
         if record.epoch % self.every_n_epochs:
             return
         if self.save_best_only:
@@ -327,12 +249,12 @@ class LearningRateScheduler(Callback):
         self.monitor = monitor
 
     @override
-    def on_step_end(self, trainer: Trainer[Any, Any], step: int) -> None:
+    def on_step_end(self, trainer: TrainerView, step: int) -> None:
         if self.interval == "step" and isinstance(self.scheduler, LRScheduler):
             self.scheduler.step()
 
     @override
-    def on_epoch_end(self, trainer: Trainer[Any, Any], record: EpochRecord) -> None:
+    def on_epoch_end(self, trainer: TrainerView, record: EpochRecord) -> None:
         if isinstance(self.scheduler, ReduceLROnPlateau):
             value = record.value(self.monitor)
             if value is None:

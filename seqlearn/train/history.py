@@ -37,8 +37,9 @@ class EpochRecord:
         train_accuracy: Share of training items labelled right, for classifiers.
         valid_accuracy: Share of validation items labelled right, for classifiers.
         steps: Optimiser steps taken since training began, at the end of the epoch.
-        skipped_steps: Steps skipped in this epoch because the loss or a gradient was not
-            finite (``on_divergence="skip"``).
+        skipped_steps: Optimiser steps cancelled in this epoch: by ``on_divergence="skip"``
+            when the loss or a gradient was not finite, or by a callback raising
+            :class:`~seqlearn.train.CancelStep`.
 
     Example:
         >>> record = EpochRecord(1, train_loss=2.1, valid_loss=2.3, seconds=4.0, learning_rate=0.1)

@@ -35,9 +35,12 @@ from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 import torch
 from torch import nn
+from typing_extensions import final, override
 
-from seqlearn.train.objectives import Objective
-from seqlearn.train.trainer import DivergenceError, Movable, Trainer
+from seqlearn.train.divergence import DivergenceError
+from seqlearn.train.events import Callback, CancelFit, CancelStep, TrainerView
+from seqlearn.train.objectives import LossSum, Objective
+from seqlearn.train.trainer import Movable, Trainer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure  # type: ignore[import-not-found, unused-ignore]
@@ -383,36 +386,76 @@ def lr_range_test(
     if not diverge_factor > 1.0:
         raise ValueError(f"diverge_factor must be above 1, got {diverge_factor!r}")
     data = _materialised(batches)
-    lrs: list[float] = []
-    losses: list[float] = []
-    smoothed: list[float] = []
-    average, best, diverged = 0.0, math.inf, False
+    schedule = [start_lr * (end_lr / start_lr) ** (i / (num_steps - 1)) for i in range(num_steps)]
+    test = _RangeTest(schedule, smoothing, diverge_factor, len(data))
+
+    def batch_mean(model: ModelT, batch: BatchT) -> LossSum:
+        """The batch's mean loss as one item: each step follows it, as the range test's."""
+        loss = objective(model, batch)
+        return loss if loss.num_items == 0 else LossSum(loss.total / loss.num_items, 1)
+
     with _seeded(seed, model):
-        trial = copy.deepcopy(model).train()
+        trial = copy.deepcopy(model)
         optimizer = make_optimizer(trial.parameters(), start_lr)
-        for mean in _mean_losses(trial, objective, data):
-            step = len(lrs)
-            lr = start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))
-            loss = float(mean.detach())
-            if step == 0 and not math.isfinite(loss):
-                raise ValueError(f"the first loss is {loss}; expected a finite loss")
-            average = smoothing * average + (1.0 - smoothing) * loss
-            lrs.append(lr)
-            losses.append(loss)
-            smoothed.append(average / (1.0 - smoothing ** (step + 1)))
-            if not math.isfinite(smoothed[-1]) or smoothed[-1] > diverge_factor * best:
-                diverged = True
-                break
-            best = min(best, smoothed[-1])
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            mean.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-            if len(lrs) == num_steps:
-                break
-    logger.info("range test: %d steps, diverged: %s", len(lrs), diverged)
-    return RangeTestResult(tuple(lrs), tuple(losses), tuple(smoothed), diverged)
+        trainer = Trainer(trial, optimizer, batch_mean, callbacks=[test], progress=False)
+        try:
+            trainer.fit(itertools.cycle(data), epochs=1)  # until the test cancels the fit
+        except DivergenceError as error:  # a finite loss with a non-finite gradient
+            logger.info("range test: %s", error)
+            test.diverged = True
+    logger.info("range test: %d steps, diverged: %s", len(test.lrs), test.diverged)
+    return RangeTestResult(tuple(test.lrs), tuple(test.losses), tuple(test.smoothed), test.diverged)
+
+
+@final
+class _RangeTest(Callback):
+    """Records each batch's loss (a mean, as :func:`lr_range_test` passes it) and sets the
+    rate of the step it makes, then ends the fit once the smoothed loss blows up (before
+    that step) or after the last rate's step."""
+
+    order = -30  # sees each loss before the trainer's DivergenceGuard can stop on it
+
+    def __init__(
+        self, schedule: list[float], smoothing: float, diverge_factor: float, num_batches: int
+    ) -> None:
+        self.schedule, self.smoothing, self.diverge_factor = schedule, smoothing, diverge_factor
+        self.num_batches = num_batches
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.average, self.best, self.diverged, self.empty_in_a_row = 0.0, math.inf, False, 0
+
+    @override
+    def on_loss(self, trainer: TrainerView, loss: LossSum) -> None:
+        if loss.num_items == 0:  # nothing to learn from: no step
+            self.empty_in_a_row += 1
+            if self.empty_in_a_row == self.num_batches:
+                raise ValueError("expected batches that count some items, got none")
+            raise CancelStep
+        self.empty_in_a_row = 0
+        step = len(self.lrs)
+        lr = self.schedule[step]
+        value = float(loss.total.detach())
+        if step == 0 and not math.isfinite(value):
+            raise ValueError(f"the first loss is {value}; expected a finite loss")
+        self.average = self.smoothing * self.average + (1.0 - self.smoothing) * value
+        self.lrs.append(lr)
+        self.losses.append(value)
+        self.smoothed.append(self.average / (1.0 - self.smoothing ** (step + 1)))
+        if (
+            not math.isfinite(self.smoothed[-1])
+            or self.smoothed[-1] > self.diverge_factor * self.best
+        ):
+            self.diverged = True
+            raise CancelFit
+        self.best = min(self.best, self.smoothed[-1])
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = lr
+
+    @override
+    def on_step_end(self, trainer: TrainerView, step: int) -> None:
+        if len(self.lrs) == len(self.schedule):
+            raise CancelFit
 
 
 def _epoch_loss(
@@ -434,22 +477,6 @@ def _epoch_loss(
             logger.info("lr %g: %s", lr, error)
             return math.inf
         return trainer.evaluate(data)
-
-
-def _mean_losses(
-    model: ModelT, objective: Objective[ModelT, BatchT], data: list[BatchT]
-) -> Iterator[torch.Tensor]:
-    """Mean loss of each batch in turn, cycling forever and skipping batches with no items."""
-    empty_in_a_row = 0
-    for batch in itertools.cycle(data):
-        loss = objective(model, batch)
-        if loss.num_items == 0:
-            empty_in_a_row += 1
-            if empty_in_a_row == len(data):
-                raise ValueError("expected batches that count some items, got none")
-            continue
-        empty_in_a_row = 0
-        yield loss.total / loss.num_items
 
 
 def _checked_lrs(lrs: Sequence[float]) -> list[float]:

@@ -2,55 +2,38 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar, cast
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 from typing_extensions import Self, final
 
-from seqlearn._checks import check_int, check_real
+from seqlearn._checks import check_int
 from seqlearn.train import distributed
-from seqlearn.train.callbacks import Callback
 from seqlearn.train.checkpoint import (
     capture_rng_states,
     load_checkpoint,
     restore_rng_states,
     save_checkpoint,
 )
+from seqlearn.train.clipping import GradientClipping
 from seqlearn.train.devices import resolve_device
+from seqlearn.train.divergence import DivergenceError, DivergenceGuard, DivergencePolicy
+from seqlearn.train.events import Callback, CancelFit, CancelStep
 from seqlearn.train.history import EpochRecord, History
 from seqlearn.train.objectives import LossSum, Objective
 
 __all__ = ["DivergenceError", "DivergencePolicy", "Metrics", "Movable", "Trainer"]
 
 logger = logging.getLogger(__name__)
-
-DivergencePolicy = Literal["stop", "skip", "restore"]
-"""What a non-finite loss or gradient does: raise :class:`DivergenceError` (``"stop"``),
-skip that optimiser step (``"skip"``), or load the weights, optimiser state, step count and
-callback states of the last completed epoch and end training (``"restore"``).
-
-Example:
-    >>> from typing import get_args
-    >>> get_args(DivergencePolicy)
-    ('stop', 'skip', 'restore')
-    >>> import torch
-    >>> from seqlearn.nn import lecture_generator
-    >>> from seqlearn.train import next_token_loss
-    >>> model = lecture_generator(hidden_size=8)
-    >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
-    >>> Trainer(model, sgd, next_token_loss, on_divergence="restore").on_divergence
-    'restore'
-"""
 
 
 class Movable(Protocol):
@@ -80,28 +63,6 @@ ModelT = TypeVar("ModelT", bound=nn.Module)
 BatchT = TypeVar("BatchT", bound=Movable)
 
 
-class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or gradient.
-
-    Example:
-        An infinite learning rate wrecks the weights at the first step, so the second
-        batch's loss is not a number:
-
-        >>> import torch
-        >>> from seqlearn.nn import lecture_generator
-        >>> from seqlearn.data import collate_next_token
-        >>> from seqlearn.train import next_token_loss
-        >>> model = lecture_generator(hidden_size=8)
-        >>> batch = collate_next_token([([1, 2, 3], 0)], eos_id=58)
-        >>> sgd = torch.optim.SGD(model.parameters(), lr=float("inf"))
-        >>> try:
-        ...     Trainer(model, sgd, next_token_loss, progress=False).fit([batch, batch], epochs=1)
-        ... except DivergenceError as error:
-        ...     print(error)
-        non-finite loss nan at epoch 1, step 2, learning rate inf
-    """
-
-
 class Metrics(NamedTuple):
     """Mean figures over some batches.
 
@@ -129,26 +90,45 @@ class Metrics(NamedTuple):
 
 
 class _Tally:
-    """Running sums of loss, items and correct labels, reducible across processes."""
+    """Running sums of loss, items and correct labels, reducible across processes.
+
+    The loss total stays on the device (in float64, which adds exactly as Python's floats
+    do), so adding a batch does not wait for the device; it is read once, in
+    :meth:`metrics`, or when a progress bar shows it.
+    """
 
     def __init__(self) -> None:
-        self.total, self.items, self.correct, self.any_correct = 0.0, 0, 0, False
+        self.total: float | torch.Tensor = 0.0
+        self.items, self.correct, self.any_correct = 0, 0, False
 
     def add(self, loss: LossSum) -> None:
-        self.total += float(loss.total.detach())
+        self.total = self.total + loss.total.detach().double()
         self.items += loss.num_items
         if loss.num_correct is not None:
             self.correct += loss.num_correct
             self.any_correct = True
 
+    def mean(self) -> float:
+        """The mean loss so far, read from the device (not reduced across processes)."""
+        return float(self.total) / self.items if self.items else math.nan
+
     def metrics(self, device: torch.device | None) -> Metrics:
         total, items, correct = distributed.all_reduce_sums(
-            [self.total, self.items, self.correct], device
+            [float(self.total), self.items, self.correct], device
         )
         if not items:
             return Metrics(math.nan, None, 0)
         accuracy = correct / items if self.any_correct else None
         return Metrics(total / items, accuracy, int(items))
+
+
+class _EpochRun(NamedTuple):
+    """What a training epoch gives the trainer."""
+
+    metrics: Metrics
+    seconds: float
+    skipped_steps: int
+    cancelled: bool  # by CancelFit
 
 
 @final
@@ -160,7 +140,12 @@ class Trainer(Generic[ModelT, BatchT]):
     batches and divided by the item count, so each optimiser step follows the exact mean
     over those batches; then gradients are checked, clipped and applied. Validation runs
     under :func:`torch.inference_mode` in eval mode. Callbacks (early stopping, checkpoints,
-    learning-rate schedules, your own) hook in at fit, epoch and step boundaries.
+    learning-rate schedules, your own) hook into ordered events around every phase: fit,
+    epoch, batch, loss, backward and step (see :mod:`seqlearn.train.events`). Checking
+    and clipping are callbacks too, which the trainer installs from its arguments: a
+    :class:`~seqlearn.train.DivergenceGuard` from ``on_divergence`` and, with a clipping
+    value, a :class:`~seqlearn.train.GradientClipping`; they keep no state, so checkpoints
+    hold the states of ``callbacks`` only.
 
     Randomness: with ``seed``, the default generator is seeded from ``(seed, epoch)`` at the
     start of each epoch inside a fork of PyTorch's random state, so dropout and samplers
@@ -179,7 +164,9 @@ class Trainer(Generic[ModelT, BatchT]):
             lecture uses plain SGD).
         objective: ``(model, batch) -> LossSum``, e.g. :data:`~seqlearn.train.next_token_loss`
             or :func:`~seqlearn.train.classification_loss`.
-        callbacks: Hooks called in order, e.g. :class:`~seqlearn.train.EarlyStopping`.
+        callbacks: Hooks called at every event, sorted by their
+            :attr:`~seqlearn.train.Callback.order` (stably: in the order given for equal
+            orders), e.g. :class:`~seqlearn.train.EarlyStopping`.
         clip_grad_norm: Clip the gradients' global norm to this value.
         clip_grad_value: Clip each gradient element to ``[-value, value]`` (before the norm).
         accumulate_grad_batches: Batches whose gradients make one optimiser step.
@@ -210,6 +197,8 @@ class Trainer(Generic[ModelT, BatchT]):
         >>> history = trainer.fit(batches, epochs=2, valid_batches=batches)
         >>> len(history.records), history.train_loss[1] < history.train_loss[0]
         (2, True)
+        >>> trainer.on_divergence, trainer.diverged, trainer.clip_grad_norm, trainer.clip_grad_value
+        ('stop', False, None, None)
     """
 
     def __init__(
@@ -229,25 +218,18 @@ class Trainer(Generic[ModelT, BatchT]):
         device: str | torch.device | None = None,
     ) -> None:
         callbacks = _check_parts(model, optimizer, objective, callbacks)
-        for name, value in [
-            ("clip_grad_norm", clip_grad_norm),
-            ("clip_grad_value", clip_grad_value),
-        ]:
-            if value is None:
-                continue
-            check_real(name, value)
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value!r}")
+        clipping = (
+            None
+            if clip_grad_norm is None and clip_grad_value is None
+            else GradientClipping(clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value)
+        )
         if check_int("accumulate_grad_batches", accumulate_grad_batches) < 1:
             raise ValueError(
                 f"accumulate_grad_batches must be at least 1, got {accumulate_grad_batches!r}"
             )
         if seed is not None:
             check_int("seed", seed)
-        if on_divergence not in ("stop", "skip", "restore"):
-            raise ValueError(
-                f"on_divergence must be 'stop', 'skip' or 'restore', got {on_divergence!r}"
-            )
+        self._guard = DivergenceGuard(on_divergence)
         self.device = None if device is None else resolve_device(device)
         if mixed_precision and (self.device is None or self.device.type != "cuda"):
             raise ValueError(f"mixed_precision needs a CUDA device, got device={device!r}")
@@ -257,10 +239,8 @@ class Trainer(Generic[ModelT, BatchT]):
         self.optimizer = optimizer
         self.objective = objective
         self.callbacks = list(callbacks)
-        self.clip_grad_norm = clip_grad_norm
-        self.clip_grad_value = clip_grad_value
+        self._clipping = clipping
         self.accumulate_grad_batches = accumulate_grad_batches
-        self.on_divergence = on_divergence
         self.mixed_precision = mixed_precision
         self.progress = progress
         self.seed = seed
@@ -268,9 +248,29 @@ class Trainer(Generic[ModelT, BatchT]):
         self.step = 0
         self.history = History()
         self.stop_training = False
-        self.diverged = False
         self._train_model: nn.Module = model
-        self._last_good: dict[str, Any] | None = None
+        self._running: tuple[Callback, ...] = ()
+
+    @property
+    def clip_grad_norm(self) -> float | None:
+        """The largest global gradient norm, or ``None`` (see
+        :class:`~seqlearn.train.GradientClipping`)."""
+        return None if self._clipping is None else self._clipping.clip_grad_norm
+
+    @property
+    def clip_grad_value(self) -> float | None:
+        """The largest absolute gradient element, or ``None``."""
+        return None if self._clipping is None else self._clipping.clip_grad_value
+
+    @property
+    def on_divergence(self) -> DivergencePolicy:
+        """What a non-finite loss or gradient does (see :data:`DivergencePolicy`)."""
+        return self._guard.on_divergence
+
+    @property
+    def diverged(self) -> bool:
+        """Whether ``on_divergence="restore"`` ended the last fit."""
+        return self._guard.diverged
 
     # ----------------------------------------------------------------------- fitting
 
@@ -318,46 +318,59 @@ class Trainer(Generic[ModelT, BatchT]):
             raise ValueError(f"epochs must be at least 1, got {epochs!r}")
         if resume_from is not None:
             self.load_checkpoint(resume_from)
-        self.stop_training = self.diverged = False
+        self.stop_training = False
         self._train_model = self._wrapped_for_processes()
-        self._remember_good_state()
-        for callback in self.callbacks:
-            callback.on_fit_start(self)
-        while self.epoch < epochs and not self.stop_training:
-            with self._epoch_random_state(self.epoch + 1):
-                record = self._run_epoch(train_batches, valid_batches)
-            if record is None:  # diverged, weights restored
-                break
-            for callback in self.callbacks:
-                callback.on_epoch_end(self, record)
-            for callback in self.callbacks:  # the epoch's state is final: checkpoints save it
-                callback.on_epoch_finished(self, record)
-            self._remember_good_state()
-        for callback in self.callbacks:
-            callback.on_fit_end(self, self.history)
+        self._running = self._sorted_callbacks()
+        try:
+            self._emit(lambda callback: callback.on_fit_start(self))
+            while self.epoch < epochs and not self.stop_training:
+                self._run_epoch(train_batches, valid_batches)
+        except CancelFit:
+            self.stop_training = True
+        self._emit(lambda callback: callback.on_fit_end(self, self.history))
         return self.history
+
+    def _sorted_callbacks(self) -> tuple[Callback, ...]:
+        """The trainer's own callbacks and the user's, sorted (stably) by their order."""
+        own: list[Callback] = [self._guard]
+        if self._clipping is not None:
+            own.append(self._clipping)
+        return tuple(sorted([*own, *self.callbacks], key=lambda callback: callback.order))
+
+    def _emit(self, event: Callable[[Callback], None]) -> None:
+        """Raise an event: call it on each callback in turn (an exception skips the rest)."""
+        for callback in self._running:
+            event(callback)
 
     def _run_epoch(
         self, train_batches: Iterable[BatchT], valid_batches: Iterable[BatchT] | None
-    ) -> EpochRecord | None:
+    ) -> None:
+        with self._epoch_random_state(self.epoch + 1):
+            record = self._record_epoch(train_batches, valid_batches)
+        self._emit(lambda callback: callback.on_epoch_end(self, record))
+        self._emit(lambda callback: callback.on_epoch_finished(self, record))  # state final
+
+    def _record_epoch(
+        self, train_batches: Iterable[BatchT], valid_batches: Iterable[BatchT] | None
+    ) -> EpochRecord:
+        """Train and validate an epoch, and append its record to the history."""
         epoch = self.epoch + 1
-        for callback in self.callbacks:
-            callback.on_epoch_start(self, epoch)
-        train, seconds, skipped = self._train_epoch(train_batches, epoch)
-        if self.diverged:
-            return None
+        self._emit(lambda callback: callback.on_epoch_start(self, epoch))
+        train = self._train_epoch(train_batches, epoch)
+        if train.cancelled:
+            raise CancelFit
         valid = None if valid_batches is None else self.validate(valid_batches)
         self.epoch = epoch
         record = EpochRecord(
             epoch=epoch,
-            train_loss=train.loss,
+            train_loss=train.metrics.loss,
             valid_loss=None if valid is None else valid.loss,
-            seconds=seconds,
-            learning_rate=self._learning_rate(),
-            train_accuracy=train.accuracy,
+            seconds=train.seconds,
+            learning_rate=float(self.optimizer.param_groups[0]["lr"]),
+            train_accuracy=train.metrics.accuracy,
             valid_accuracy=None if valid is None else valid.accuracy,
             steps=self.step,
-            skipped_steps=skipped,
+            skipped_steps=train.skipped_steps,
         )
         self.history.append(record)
         if distributed.is_main_process():
@@ -365,8 +378,8 @@ class Trainer(Generic[ModelT, BatchT]):
         return record
 
     def train_epoch(self, batches: Iterable[BatchT]) -> Metrics:
-        """Run one epoch of optimisation steps (outside :meth:`fit`: only step hooks run,
-        and no record is kept).
+        """Run one epoch of optimisation steps (outside :meth:`fit`: only the batch and
+        step events run, and no record is kept).
 
         Args:
             batches: The training batches.
@@ -390,50 +403,60 @@ class Trainer(Generic[ModelT, BatchT]):
             >>> trainer.train_epoch(batches).num_items, trainer.step, trainer.epoch
             (4, 1, 0)
         """
-        return self._train_epoch(batches, self.epoch + 1)[0]
+        self._running = self._sorted_callbacks()
+        return self._train_epoch(batches, self.epoch + 1).metrics
 
-    def _train_epoch(self, batches: Iterable[BatchT], epoch: int) -> tuple[Metrics, float, int]:
+    def _train_epoch(self, batches: Iterable[BatchT], epoch: int) -> _EpochRun:
         self.model.train()
-        tally, pending, pending_items, skipped = _Tally(), 0, 0, 0
+        tally, pending, pending_items, skipped, cancelled = _Tally(), 0, 0, 0, False
         start = time.perf_counter()
         bar = self._bar(batches, f"epoch {epoch}")
-        for batch in bar:
-            loss = self._loss(self._train_model, batch)
-            if self._non_finite(loss):
-                skipped += self._diverged("loss", float(loss.total.detach()), epoch)
-                pending, pending_items = 0, 0
-                if self.diverged:
-                    break
-                continue
-            loss.total.backward()  # type: ignore[no-untyped-call]
-            tally.add(loss)
-            pending, pending_items = pending + 1, pending_items + loss.num_items
-            if pending == self.accumulate_grad_batches:
-                skipped += self._optimizer_step(pending_items, epoch)
-                pending, pending_items = 0, 0
-            if self.diverged:
-                break
-            if self.progress and tally.items:
-                bar.set_postfix(loss=f"{tally.total / tally.items:.4f}", refresh=False)
-        if pending and not self.diverged:
-            skipped += self._optimizer_step(pending_items, epoch)
+        try:
+            for batch in bar:
+                items = self._train_batch(batch, tally)
+                if items is None:  # its step was cancelled
+                    self.optimizer.zero_grad(set_to_none=True)
+                    pending, pending_items, skipped = 0, 0, skipped + 1
+                    continue
+                pending, pending_items = pending + 1, pending_items + items
+                if pending == self.accumulate_grad_batches:
+                    skipped += self._optimizer_step(pending_items)
+                    pending, pending_items = 0, 0
+                if not bar.disable and tally.items:
+                    bar.set_postfix(loss=f"{tally.mean():.4f}", refresh=False)
+            if pending:
+                skipped += self._optimizer_step(pending_items)
+        except CancelFit:
+            cancelled = True
         self.optimizer.zero_grad(set_to_none=True)
-        return tally.metrics(self.device), time.perf_counter() - start, skipped
+        seconds = time.perf_counter() - start
+        return _EpochRun(tally.metrics(self.device), seconds, skipped, cancelled)
+
+    def _train_batch(self, batch: BatchT, tally: _Tally) -> int | None:
+        """Forward and backward passes of one batch: its item count, or ``None`` if a
+        callback cancelled its step."""
+        batch = self._move(batch)
+        try:
+            self._emit(lambda callback: callback.on_batch_start(self, batch))
+            loss = self._loss(self._train_model, batch)
+            self._emit(lambda callback: callback.on_loss(self, loss))
+            loss.total.backward()  # type: ignore[no-untyped-call]
+            self._emit(lambda callback: callback.on_after_backward(self))
+        except CancelStep:
+            return None
+        tally.add(loss)
+        return loss.num_items
 
     def _loss(self, model: nn.Module, batch: BatchT) -> LossSum:
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if self.mixed_precision else nullcontext()
         )
         with autocast:
-            return self.objective(cast(ModelT, model), self._move(batch))
+            return self.objective(cast(ModelT, model), batch)
 
-    def _non_finite(self, loss: LossSum) -> bool:
-        """Whether the loss is not finite here or, multi-process, in any process."""
-        bad = float(not bool(torch.isfinite(loss.total.detach())))
-        return distributed.all_reduce_sums([bad], self.device)[0] > 0
-
-    def _optimizer_step(self, items: int, epoch: int) -> int:
-        """Scale, check, clip and apply the accumulated gradients; returns 1 if skipped."""
+    def _optimizer_step(self, items: int) -> int:
+        """Scale the accumulated gradients to the mean over their items and apply them
+        (callbacks check and clip them first); returns 1 if a callback cancelled the step."""
         items_everywhere = distributed.all_reduce_sums([float(items)], self.device)[0]
         if items_everywhere == 0:
             self.optimizer.zero_grad(set_to_none=True)
@@ -443,56 +466,18 @@ class Trainer(Generic[ModelT, BatchT]):
         parameters = [p for p in self.model.parameters() if p.grad is not None]
         for parameter in parameters:
             cast(torch.Tensor, parameter.grad).mul_(scale)
-        # Check before clipping: clipping by value would turn an infinite gradient finite.
-        norm = nn.utils.clip_grad_norm_(parameters, math.inf) if parameters else torch.zeros(())
-        if not torch.isfinite(norm):
+        # The one read of the gradients on the host: the guard checks it, hooks receive it.
+        norm = float(nn.utils.clip_grad_norm_(parameters, math.inf)) if parameters else 0.0
+        try:
+            self._emit(lambda callback: callback.on_before_step(self, norm))
+        except CancelStep:
             self.optimizer.zero_grad(set_to_none=True)
-            return self._diverged("gradient norm", float(norm), epoch)
-        if self.clip_grad_value is not None:
-            nn.utils.clip_grad_value_(parameters, self.clip_grad_value)
-        if self.clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(parameters, self.clip_grad_norm)
-        for callback in self.callbacks:
-            callback.on_before_step(self, float(norm))
+            return 1
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        for callback in self.callbacks:
-            callback.on_step_end(self, self.step)
+        self._emit(lambda callback: callback.on_step_end(self, self.step))
         return 0
-
-    def _diverged(self, what: str, value: float, epoch: int) -> int:
-        """Apply the divergence policy; returns 1 when the step is skipped."""
-        message = (
-            f"non-finite {what} {value} at epoch {epoch}, step {self.step + 1}, "
-            f"learning rate {self._learning_rate():g}"
-        )
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.on_divergence == "stop":
-            raise DivergenceError(message)
-        if self.on_divergence == "skip":
-            logger.warning("%s: step skipped", message)
-            return 1
-        logger.error("%s: restoring the weights of epoch %d and stopping", message, self.epoch)
-        assert self._last_good is not None  # taken when fit starts
-        self.model.load_state_dict(self._last_good["model"])
-        self.optimizer.load_state_dict(self._last_good["optimizer"])
-        self.step = self._last_good["step"]
-        for callback, state in zip(self.callbacks, self._last_good["callbacks"]):
-            callback.load_state_dict(state)
-        self.diverged = self.stop_training = True
-        return 0
-
-    def _remember_good_state(self) -> None:
-        if self.on_divergence == "restore":
-            self._last_good = copy.deepcopy(
-                {
-                    "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "step": self.step,
-                    "callbacks": [callback.state_dict() for callback in self.callbacks],
-                }
-            )
 
     # -------------------------------------------------------------------- evaluation
 
@@ -524,7 +509,7 @@ class Trainer(Generic[ModelT, BatchT]):
         try:
             with torch.inference_mode():
                 for batch in batches:
-                    tally.add(self._loss(self.model, batch))
+                    tally.add(self._loss(self.model, self._move(batch)))
         finally:
             self.model.train(was_training)
         return tally.metrics(self.device)
@@ -723,9 +708,6 @@ class Trainer(Generic[ModelT, BatchT]):
 
     def _move(self, batch: BatchT) -> BatchT:
         return batch if self.device is None else batch.to(self.device)
-
-    def _learning_rate(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
 
     def _bar(self, batches: Iterable[BatchT], description: str) -> tqdm[BatchT]:
         total = len(batches) if isinstance(batches, Sized) else None

@@ -2,9 +2,12 @@
 
 from seqlearn.nn.cells.base import Cell as Cell
 from seqlearn.nn.cells.base import FusedCell as FusedCell
-from seqlearn.nn.cells.base import FusedMode as FusedMode
 from seqlearn.nn.cells.base import ProjectsInputs as ProjectsInputs
+from seqlearn.nn.cells.base import StateSizes as StateSizes
 from seqlearn.nn.cells.elman import ElmanCell as ElmanCell
+from seqlearn.nn.cells.elman import LinearRecurrentCell as LinearRecurrentCell
+from seqlearn.nn.cells.fused import FusedLayer as FusedLayer
+from seqlearn.nn.cells.fused import FusedMode as FusedMode
 from seqlearn.nn.cells.gated import GatedCell as GatedCell
 from seqlearn.nn.cells.gru import GRUCell as GRUCell
 from seqlearn.nn.cells.indrnn import IndRNNCell as IndRNNCell
@@ -18,6 +21,7 @@ __all__ = [
     "Cell",
     "ElmanCell",
     "FusedCell",
+    "FusedLayer",
     "FusedMode",
     "GRUCell",
     "GatedCell",
@@ -26,6 +30,8 @@ __all__ = [
     "LSTMState",
     "LayerNormLSTMCell",
     "LearnedInitialState",
+    "LinearRecurrentCell",
     "ProjectsInputs",
     "StackedCell",
+    "StateSizes",
 ]

@@ -1,8 +1,11 @@
 """The cell API every recurrent cell in seqlearn shares.
 
 A *cell* computes one time step: ``cell(x_t, state) -> (y_t, state)``. It declares its
-``input_size``, ``hidden_size`` and ``output_size`` (the size of ``y_t``), and builds the state
-that starts a sequence. Layers run cells over time; a stack of cells is itself a cell.
+``input_size``, ``hidden_size`` and ``output_size`` (the size of ``y_t``) and the structure of
+its state, from which the state that starts a sequence follows. A cell also runs itself
+over a whole packed sequence (:meth:`Cell.run`): step by step by default, on one of torch's
+fused kernels for the cells that have one, layer after layer for a stack, so the layer that
+runs cells over time (:class:`~seqlearn.nn.Recurrent`) knows no cell by its class.
 """
 
 from __future__ import annotations
@@ -10,19 +13,23 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Generic, Literal, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
 from typing_extensions import Protocol, runtime_checkable
 
 from seqlearn._checks import check_int
+from seqlearn.nn.cells.fused import FusedLayer, FusedMode, call_kernel
+from seqlearn.nn.state import map_sizes, rebuild_state, state_leaves, where_rows
+from seqlearn.nn.steps import shrinking_steps
 
 __all__ = [
     "Cell",
     "FusedCell",
     "FusedMode",
     "ProjectsInputs",
+    "StateSizes",
     "check_batch_size",
     "check_step_input",
     "check_step_state",
@@ -30,13 +37,16 @@ __all__ = [
 
 StateT = TypeVar("StateT")
 
-FusedMode = Literal["RNN_TANH", "RNN_RELU", "GRU", "LSTM"]
-"""The torch.nn recurrent kernels a :class:`FusedCell` can run on.
+StateSizes = Any
+"""A cell's declared state: a tree of the structure of its state (an ``int``, or a (named)
+tuple of such trees) holding each tensor's feature size: ``H`` for a ``(B, H)`` tensor.
 
 Example:
-    >>> from seqlearn.nn import ElmanCell, GRUCell
-    >>> GRUCell(3, 4).fused_mode, ElmanCell(3, 4, nonlinearity="relu").fused_mode
-    ('GRU', 'RNN_RELU')
+    >>> from seqlearn.nn import GRUCell, LSTMCell, StackedCell
+    >>> GRUCell(3, 4).state_sizes(), LSTMCell(3, 4, proj_size=2).state_sizes()
+    (4, LSTMState(h=2, c=4))
+    >>> StackedCell([GRUCell(3, 4), LSTMCell(4, 5)]).state_sizes()
+    (4, LSTMState(h=5, c=5))
 """
 
 
@@ -49,9 +59,14 @@ def _check_size(name: str, value: int) -> int:
 class Cell(nn.Module, ABC, Generic[StateT]):
     """Abstract base class of a recurrent cell: one step, ``(x_t, state) -> (y_t, state)``.
 
-    Subclasses implement :meth:`forward` and :meth:`initial_state`. A user's own cell written
-    against this class runs in :class:`~seqlearn.nn.Recurrent`, in stacks and in models
-    without further changes.
+    Subclasses implement :meth:`forward`, one step. Everything else has a default that a
+    subclass may override: :meth:`step` (the step without input checks, which layers call;
+    by default :meth:`forward`), :meth:`state_sizes` (one ``(B, H)`` tensor by default) and
+    with it :meth:`initial_state` (zeros), and :meth:`run` (the whole packed sequence, step
+    by step with a batch that shrinks as sequences end). A user's own cell written against
+    this class runs in :class:`~seqlearn.nn.Recurrent`, in stacks and in models without
+    further changes; one that brings a faster way to run a whole sequence overrides
+    :meth:`run`.
 
     Args:
         input_size: Size ``I`` of each input vector ``x_t``.
@@ -80,8 +95,6 @@ class Cell(nn.Module, ABC, Generic[StateT]):
         ...     def forward(self, x, state):
         ...         h = torch.tanh(self.linear(torch.cat((x, state), dim=-1)))  # (B, H)
         ...         return h, h
-        ...     def initial_state(self, batch_size, *, device=None, dtype=None):
-        ...         return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
         >>> layer = Recurrent(ConcatCell(3, 5))
         >>> outputs, last = layer(torch.randn(2, 4, 3), torch.tensor([4, 2]))
         >>> outputs.shape, last.shape
@@ -124,7 +137,33 @@ class Cell(nn.Module, ABC, Generic[StateT]):
             - output: ``(B, output_size)``
         """
 
-    @abstractmethod
+    def step(self, x: Tensor, state: StateT) -> tuple[Tensor, StateT]:
+        """One step without checking its inputs: what layers call, once per time step.
+
+        :meth:`forward` checks its inputs and then takes this step; layers check a whole
+        batch once and call this. The default is :meth:`forward` itself, for cells that do
+        not split the two.
+
+        Args:
+            x: Input at this step, ``(B, I)``.
+            state: State after the previous step.
+
+        Returns:
+            The output ``y_t`` and the new state, as :meth:`forward` returns them.
+        """
+        return self.forward(x, state)
+
+    def state_sizes(self) -> StateSizes:
+        """The structure of the state and each tensor's feature size (see :data:`StateSizes`).
+
+        The default is one ``(B, H)`` tensor, ``hidden_size``; a cell with another state
+        overrides it, and :meth:`initial_state` follows.
+
+        Returns:
+            An ``int``, or a (named) tuple of state sizes.
+        """
+        return self.hidden_size
+
     def initial_state(
         self,
         batch_size: int,
@@ -132,7 +171,7 @@ class Cell(nn.Module, ABC, Generic[StateT]):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> StateT:
-        """The state that starts a sequence (zeros unless the cell learns it).
+        """The state that starts a sequence: zeros of the structure of :meth:`state_sizes`.
 
         Args:
             batch_size: Number of sequences ``B``.
@@ -140,12 +179,99 @@ class Cell(nn.Module, ABC, Generic[StateT]):
             dtype: Floating dtype; defaults to the cell's parameters' dtype.
 
         Returns:
-            A state for ``B`` sequences.
+            A state for ``B`` sequences, each tensor ``(B, size)``.
 
         Raises:
-            TypeError: In seqlearn's cells, if ``batch_size`` is not an int.
-            ValueError: In seqlearn's cells, if ``batch_size`` is negative.
+            TypeError: If ``batch_size`` is not an int.
+            ValueError: If ``batch_size`` is negative.
         """
+        device, dtype = self._like_parameters(device, dtype)
+        rows = check_batch_size(batch_size)
+        return cast(
+            StateT,
+            map_sizes(
+                lambda size: torch.zeros(rows, size, device=device, dtype=dtype),
+                self.state_sizes(),
+            ),
+        )
+
+    def fused_layers(self) -> list[FusedLayer] | None:
+        """The torch kernel layers this cell runs as, or ``None`` if it runs step by step.
+
+        A :class:`FusedCell` is one layer; a stack of fused cells is one layer per cell;
+        other cells are ``None``. Layers use it to merge kernel calls (a whole stack in one
+        call, two directions in one bidirectional call).
+
+        Returns:
+            The layers, bottom first, or ``None``.
+        """
+        return None
+
+    def run(
+        self, data: Tensor, batch_sizes: Tensor, state: StateT, *, fused: bool = True
+    ) -> tuple[Tensor, StateT]:
+        """Run the cell over a whole packed sequence (rows sorted longest first).
+
+        The default runs the fused kernel when :meth:`fused_layers` names one (and
+        ``fused`` allows it), else steps through time: step ``t`` runs only the rows still
+        going (:func:`~seqlearn.nn.shrinking_steps`), with the input products of all steps
+        hoisted into one matrix product for cells that implement :class:`ProjectsInputs`.
+        A cell with a faster way to run a whole sequence overrides this method; the
+        results must equal stepping.
+
+        Args:
+            data: The packed inputs, time step after time step.
+            batch_sizes: How many rows run at each step, non-increasing, on the CPU.
+            state: The state of every row before its first step, rows longest first.
+            fused: Whether torch's fused kernels may run.
+
+        Returns:
+            The packed outputs and each row's state after its last step.
+
+        Shape:
+            - data: ``(N, I)`` with ``N = batch_sizes.sum()``; batch_sizes: ``(T,)``.
+            - output: ``(N, O)``.
+        """
+        layers = self.fused_layers() if fused else None
+        if layers is not None:
+            out, finals = call_kernel(layers, data, batch_sizes, [state])
+            return out, cast(StateT, finals[0])
+        step: Any = self.step
+        if isinstance(self, ProjectsInputs):
+            data, step = self.project_inputs(data), self.step_projected  # (N, K)
+        outputs, final = shrinking_steps(step, torch.split(data, batch_sizes.tolist()), state)
+        return torch.cat(outputs), final
+
+    def run_padded(self, x: Tensor, valid: Tensor, state: StateT) -> tuple[Tensor, StateT]:
+        """Run the cell over a padded sequence, each row's state frozen past its end.
+
+        The path that :func:`torch.export.export` traces (for ONNX): one scan over time,
+        the batch and time sizes left symbolic. Slower than :meth:`run` and only taken while
+        exporting; the results equal it.
+
+        Args:
+            x: The inputs, time first.
+            valid: Whether each row is still running at each step.
+            state: The state of every row before its first step.
+
+        Returns:
+            The outputs (zeros past each row's end) and each row's last state.
+
+        Shape:
+            - x: ``(T, B, I)``; valid: ``(T, B)``; output: ``(T, B, O)``.
+        """
+        from torch._higher_order_ops.scan import scan  # a loop that export keeps symbolic
+
+        def one_step(leaves: list[Tensor], inputs: tuple[Tensor, Tensor]) -> tuple[Any, Tensor]:
+            x_t, keep = inputs  # (B, I), (B,)
+            before = rebuild_state(state, leaves)
+            y, after = self.step(x_t, before)  # (B, O)
+            merged = where_rows(keep, after, before)
+            return state_leaves(merged), torch.where(keep.unsqueeze(1), y, 0.0)
+
+        leaves = [t.contiguous() for t in state_leaves(state)]
+        final, outputs = scan(one_step, leaves, (x, valid))  # outputs (T, B, O)
+        return outputs, rebuild_state(state, final)
 
     def __call__(self, x: Tensor, state: StateT) -> tuple[Tensor, StateT]:
         return cast(tuple[Tensor, StateT], super().__call__(x, state))
@@ -157,14 +283,6 @@ class Cell(nn.Module, ABC, Generic[StateT]):
         if reference is None:
             return device or torch.device("cpu"), dtype or torch.get_default_dtype()
         return device or reference.device, dtype or reference.dtype
-
-    def _zeros(
-        self, batch_size: int, device: torch.device | None, dtype: torch.dtype | None
-    ) -> Tensor:
-        """A ``(B, H)`` zero tensor on the parameters' device and dtype unless given."""
-        device, dtype = self._like_parameters(device, dtype)
-        size = check_batch_size(batch_size)
-        return torch.zeros(size, self.hidden_size, device=device, dtype=dtype)
 
 
 class FusedCell(Cell[StateT]):
@@ -186,6 +304,14 @@ class FusedCell(Cell[StateT]):
     @abstractmethod
     def fused_mode(self) -> FusedMode:
         """Which torch.nn kernel runs this cell."""
+
+    def fused_layers(self) -> list[FusedLayer] | None:
+        """One layer: this cell's kernel and weights.
+
+        Returns:
+            ``[FusedLayer(fused_mode, fused_weights())]``.
+        """
+        return [FusedLayer(self.fused_mode, self.fused_weights())]
 
     @abstractmethod
     def fused_weights(self) -> list[Tensor]:

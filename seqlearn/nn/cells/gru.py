@@ -52,18 +52,12 @@ class GRUCell(GatedCell[Tensor]):
     def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         check_step_input(self, x)
         check_step_state("state", state, x.size(0), self.hidden_size)
-        h = torch.gru_cell(x, state, *self.fused_weights())
-        return h, h
+        return self.step(x, state)
 
     @override
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        return self._zeros(batch_size, device, dtype)
+    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        h = torch.gru_cell(x, state, *self.fused_weights())  # (B, H)
+        return h, h
 
     @property
     @override

@@ -131,6 +131,10 @@ class IndRNNCell(Cell[Tensor]):
     def forward(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         check_step_input(self, x)
         check_step_state("state", state, x.size(0), self.hidden_size)
+        return self.step(x, state)
+
+    @override
+    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         return self.step_projected(self.project_inputs(x), state)
 
     def project_inputs(self, x: Tensor) -> Tensor:
@@ -158,16 +162,6 @@ class IndRNNCell(Cell[Tensor]):
         pre = projected + self.recurrent_weight() * state
         h = torch.relu(pre) if self.nonlinearity == "relu" else torch.tanh(pre)  # (B, H)
         return h, h
-
-    @override
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        return self._zeros(batch_size, device, dtype)
 
     @override
     def extra_repr(self) -> str:

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import Cell
+from seqlearn.nn.cells.base import Cell, StateSizes
+from seqlearn.nn.cells.fused import FusedLayer
 from seqlearn.nn.registry import register
 from seqlearn.nn.state import map_state
 
@@ -33,9 +34,10 @@ class LearnedInitialState(Cell[StateT]):
     and :meth:`forward` is the wrapped cell's step, so the state type, sizes and outputs
     are the wrapped cell's. Gradients of a loss reach :math:`\theta` through the state.
 
-    Inside :class:`~seqlearn.nn.Recurrent` the wrapper costs no speed: the layer takes the
-    initial state from the wrapper and runs the wrapped cell, on torch.nn's fused kernels
-    when the wrapped cell (or every cell of a wrapped stack) is fused, else step by step.
+    It is an option on any cell that costs no speed: the wrapper runs a whole sequence
+    exactly as the wrapped cell does (:meth:`run`, on torch.nn's fused kernels when the
+    wrapped cell, or every cell of a wrapped stack, is fused), and a layer sees one more
+    cell, not a wrapper to take apart.
 
     Args:
         cell: The cell to wrap.
@@ -87,6 +89,37 @@ class LearnedInitialState(Cell[StateT]):
     @override
     def forward(self, x: Tensor, state: StateT) -> tuple[Tensor, StateT]:
         return self.cell(x, state)
+
+    @override
+    def step(self, x: Tensor, state: StateT) -> tuple[Tensor, StateT]:
+        return self.cell.step(x, state)
+
+    @override
+    def run(
+        self, data: Tensor, batch_sizes: Tensor, state: StateT, *, fused: bool = True
+    ) -> tuple[Tensor, StateT]:
+        """The wrapped cell's run (see :meth:`Cell.run`): the learned state only starts it.
+
+        Args:
+            data: The packed inputs.
+            batch_sizes: Rows running at each step, on the CPU.
+            state: The state before the first step.
+            fused: Whether torch's fused kernels may run.
+
+        Returns:
+            The packed outputs and each row's final state.
+        """
+        return self.cell.run(data, batch_sizes, state, fused=fused)
+
+    @override
+    def fused_layers(self) -> list[FusedLayer] | None:
+        """The wrapped cell's kernel layers."""
+        return self.cell.fused_layers()
+
+    @override
+    def state_sizes(self) -> StateSizes:
+        """The wrapped cell's state sizes."""
+        return self.cell.state_sizes()
 
     @override
     def initial_state(

@@ -97,6 +97,10 @@ class LayerNormLSTMCell(Cell[LSTMState]):
     def forward(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         check_step_input(self, x)
         check_lstm_state(state, x.size(0), self.hidden_size, self.hidden_size)
+        return self.step(x, state)
+
+    @override
+    def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         return self.step_projected(self.project_inputs(x), state)
 
     def project_inputs(self, x: Tensor) -> Tensor:
@@ -129,16 +133,9 @@ class LayerNormLSTMCell(Cell[LSTMState]):
         return h, LSTMState(h, c)
 
     @override
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> LSTMState:
-        return LSTMState(
-            self._zeros(batch_size, device, dtype), self._zeros(batch_size, device, dtype)
-        )
+    def state_sizes(self) -> LSTMState:
+        """``LSTMState(h=H, c=H)``."""
+        return LSTMState(self.hidden_size, self.hidden_size)  # type: ignore[arg-type]
 
     @override
     def extra_repr(self) -> str:

@@ -8,12 +8,7 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import final, override
 
-from seqlearn.nn.cells.base import (
-    FusedMode,
-    check_batch_size,
-    check_step_input,
-    check_step_state,
-)
+from seqlearn.nn.cells.base import FusedMode, check_step_input, check_step_state
 from seqlearn.nn.cells.gated import GatedCell
 from seqlearn.nn.registry import register
 
@@ -123,6 +118,10 @@ class LSTMCell(GatedCell[LSTMState]):
     def forward(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         check_step_input(self, x)
         check_lstm_state(state, x.size(0), self.output_size, self.hidden_size)
+        return self.step(x, state)
+
+    @override
+    def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         if self.weight_hr is None:
             h, c = torch.lstm_cell(x, (state.h, state.c), *self.fused_weights())
             return h, LSTMState(h, c)
@@ -136,17 +135,9 @@ class LSTMCell(GatedCell[LSTMState]):
         return h, LSTMState(h, c)
 
     @override
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> LSTMState:
-        device, dtype = self._like_parameters(device, dtype)
-        batch_size = check_batch_size(batch_size)
-        h = torch.zeros(batch_size, self.output_size, device=device, dtype=dtype)  # (B, O)
-        return LSTMState(h, self._zeros(batch_size, device, dtype))
+    def state_sizes(self) -> LSTMState:
+        """``LSTMState(h=O, c=H)``: ``h`` has the output's size (``P`` with a projection)."""
+        return LSTMState(self.output_size, self.hidden_size)  # type: ignore[arg-type]
 
     @property
     @override

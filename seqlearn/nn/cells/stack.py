@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +9,9 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import final, override
 
+from seqlearn.nn._inputs import check_stack
 from seqlearn.nn.cells.base import Cell
+from seqlearn.nn.cells.fused import FusedLayer, call_kernel, one_call
 from seqlearn.nn.registry import register
 
 __all__ = ["StackedCell"]
@@ -38,7 +39,10 @@ class StackedCell(Cell[StackState]):
         y_l = \mathrm{cell}_l(x_l) + x_l, \quad
         x_l = \mathrm{dropout}(y_{l-1}) \quad (l \ge 1)
 
-    :class:`~seqlearn.nn.Recurrent` applies the same sums on its fused path.
+    The stack runs a whole sequence itself (:meth:`run`): as one multi-layer kernel call
+    when its cells are fused cells of one kind and size and there are no residual
+    connections (as ``torch.nn.GRU(num_layers=L)`` does), else each cell over the whole
+    sequence in turn, with the same dropout and sums between them.
 
     Args:
         cells: The cells, bottom first.
@@ -74,14 +78,7 @@ class StackedCell(Cell[StackState]):
     ) -> None:
         if len(cells) == 0:
             raise ValueError("cells must hold at least one cell, got an empty sequence")
-        for below, above in itertools.pairwise(cells):
-            if below.output_size != above.input_size:
-                raise ValueError(
-                    f"cannot stack {type(above).__name__} with input_size {above.input_size} "
-                    f"on {type(below).__name__} with output_size {below.output_size}"
-                )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        check_stack(cells, dropout)
         if residual:
             mismatched = [
                 f"{type(cell).__name__} at depth {depth} "
@@ -124,12 +121,62 @@ class StackedCell(Cell[StackState]):
             )
         new_states = []
         for depth, (cell, cell_state) in enumerate(zip(self.layers, state)):
-            if depth > 0:
-                x = nn.functional.dropout(x, self.dropout, self.training)
-            y, new_state = cell(x, cell_state)
-            x = y + x if self.residual and depth > 0 else y
+            x = self._between(depth, x)
+            y, new_state = cell(x, cell_state)  # each cell checks its own step
+            x = self._joined(depth, x, y)
             new_states.append(new_state)
         return x, tuple(new_states)
+
+    @override
+    def step(self, x: Tensor, state: StackState) -> tuple[Tensor, StackState]:
+        new_states = []
+        for depth, (cell, cell_state) in enumerate(zip(self.layers, state)):
+            x = self._between(depth, x)
+            y, new_state = cell.step(x, cell_state)
+            x = self._joined(depth, x, y)
+            new_states.append(new_state)
+        return x, tuple(new_states)
+
+    @override
+    def run(
+        self, data: Tensor, batch_sizes: Tensor, state: StackState, *, fused: bool = True
+    ) -> tuple[Tensor, StackState]:
+        """Run the stack over a whole packed sequence: one multi-layer kernel call when it
+        can, else each cell over the whole sequence in turn (see :meth:`Cell.run`).
+
+        Args:
+            data: The packed inputs, ``(N, I)``.
+            batch_sizes: Rows running at each step, ``(T,)``, on the CPU.
+            state: One state per cell, rows longest first.
+            fused: Whether torch's fused kernels may run.
+
+        Returns:
+            The packed outputs of the top cell and each cell's final state.
+        """
+        layers = self.fused_layers() if fused else None
+        if layers is not None and not self.residual and one_call(layers):
+            dropout = self.dropout if self.training else 0.0
+            data, finals = call_kernel(
+                layers, data, batch_sizes, list(state), dropout=dropout, training=self.training
+            )
+            return data, tuple(finals)
+        new_states = []
+        for depth, (cell, cell_state) in enumerate(zip(self.layers, state)):
+            inputs = self._between(depth, data)
+            out, final = cell.run(inputs, batch_sizes, cell_state, fused=fused)
+            data = self._joined(depth, inputs, out)  # packed, (N, O)
+            new_states.append(final)
+        return data, tuple(new_states)
+
+    def _between(self, depth: int, x: Tensor) -> Tensor:
+        """The input of cell ``depth``: the one below's output, after dropout."""
+        if depth == 0 or not self.dropout:
+            return x
+        return nn.functional.dropout(x, self.dropout, self.training)
+
+    def _joined(self, depth: int, x: Tensor, y: Tensor) -> Tensor:
+        """The output of cell ``depth``: ``y``, plus its input with residual connections."""
+        return y + x if self.residual and depth > 0 else y
 
     @override
     def initial_state(
@@ -139,9 +186,27 @@ class StackedCell(Cell[StackState]):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> StackState:
+        """Each cell's own initial state (zeros, or learned for a cell that learns it)."""
         return tuple(
             cell.initial_state(batch_size, device=device, dtype=dtype) for cell in self.layers
         )
+
+    @override
+    def state_sizes(self) -> tuple[Any, ...]:
+        """One state per cell, bottom first."""
+        return tuple(cell.state_sizes() for cell in self.layers)
+
+    @override
+    def fused_layers(self) -> list[FusedLayer] | None:
+        """One kernel layer per cell, if every cell runs fused as one layer; else ``None``.
+
+        Returns:
+            The layers, bottom first, or ``None``.
+        """
+        layers = [cell.fused_layers() for cell in self.layers]
+        if any(layer is None or len(layer) != 1 for layer in layers):
+            return None
+        return [layer[0] for layer in layers if layer is not None]
 
     @override
     def extra_repr(self) -> str:
