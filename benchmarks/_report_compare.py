@@ -10,6 +10,10 @@ against the lecture's:
   time is within the lecture's total (the whole run if it is shorter; ``None`` if even the
   first epoch takes longer).
 
+Each run also says where it ran (device and precision); a comparison of two runs on
+different devices is labelled *cross-device*, on one device in different precisions
+*cross-precision*, on every line that compares their times.
+
 Imported by ``benchmarks/report.py``; never by the package.
 """
 
@@ -55,12 +59,14 @@ class Quality:
 
 @dataclass
 class Run:
-    """One side's training run: seconds and each quality per epoch."""
+    """One side's training run: seconds and each quality per epoch, and where it ran."""
 
     label: str
     epoch_seconds: list[float]
     values: dict[str, list[float | None]]
     notes: list[str] = field(default_factory=list)
+    device: str = "cpu"  # "cpu" or "cuda"
+    precision: str = "float32"  # what it trained in: "float32", or "bfloat16" (autocast)
 
     @property
     def total_seconds(self) -> float:
@@ -149,15 +155,56 @@ def _check_lengths(epoch_seconds: list[float], values: list[float | None]) -> No
         )
 
 
+def pairing(lecture: Run, ours: Run) -> str:
+    """``"cross-device"``, ``"cross-precision"`` or ``""`` (same device and precision).
+
+    Example:
+        >>> pairing(Run("a", [], {}), Run("b", [], {}, device="cuda", precision="bfloat16"))
+        'cross-device'
+    """
+    if lecture.device != ours.device:
+        return "cross-device"
+    if lecture.precision != ours.precision:
+        return "cross-precision"
+    return ""
+
+
+def where(run: Run) -> str:
+    """``"lecture loop (CPU, float32)"``: the run's label, device and precision."""
+    device = "CPU" if run.device == "cpu" else run.device
+    return f"{run.label} ({device}, {run.precision})"
+
+
+def sides_line(lecture: Run, ours: Run) -> str:
+    """What was compared with what, labelled when the devices or precisions differ.
+
+    Example:
+        >>> lecture = Run("lecture loop", [], {})
+        >>> ours = Run("seqlearn default", [], {}, device="cuda", precision="bfloat16")
+        >>> sides_line(lecture, ours)  # doctest: +NORMALIZE_WHITESPACE
+        'lecture loop (CPU, float32) vs seqlearn default (cuda, bfloat16): cross-device, the
+        times compare devices as well as code'
+    """
+    kind = pairing(lecture, ours)
+    text = f"{where(lecture)} vs {where(ours)}: "
+    if kind == "cross-device":
+        return text + "cross-device, the times compare devices as well as code"
+    if kind == "cross-precision":
+        return text + "cross-precision, the times compare precisions as well as code"
+    return text + "same device and precision"
+
+
 def format_task(task: TaskResult) -> list[str]:
     """The lines of one task's comparison, ready to print."""
     lecture, ours = task.lecture, task.seqlearn
+    kind = pairing(lecture, ours)
     ran = len(lecture.epoch_seconds)
     lecture_epochs = (
         f"{ran} of {task.lecture_full_epochs}" if ran < task.lecture_full_epochs else str(ran)
     )
     width = max(len(lecture.label), len(ours.label), 12)
-    lines = [task.title, f"{'':<36}{lecture.label:>{width}}  {ours.label:>{width}}"]
+    lines = [task.title, *wrap(f"sides: {sides_line(lecture, ours)}", "", "    ")]
+    lines.append(f"{'':<36}{lecture.label:>{width}}  {ours.label:>{width}}")
     lines.append(f"{'epochs':<36}{lecture_epochs:>{width}}  {len(ours.epoch_seconds):>{width}}")
     lines.append(
         f"{'training seconds':<36}{lecture.total_seconds:>{width}.1f}  "
@@ -170,7 +217,7 @@ def format_task(task: TaskResult) -> list[str]:
         )
     for quality in task.qualities:
         for line in compare(quality, lecture, ours):
-            lines.extend(wrap(line, "", "    "))
+            lines.extend(wrap(f"{line} [{kind}]" if kind else line, "", "    "))
     for run in (lecture, ours):
         for note in run.notes:
             lines.extend(wrap(f"{run.label}: {note}", "  ", "    "))

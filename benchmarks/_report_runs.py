@@ -3,7 +3,13 @@
 Each example runs in its own process (``sys.executable examples/NAME.py ...``), its output
 kept in a log file under the report's output folder, and is read back from the
 ``metrics.json`` it writes there. The lecture's names generator is the per-example loop of
-``benchmarks/names_generation.py``, run in this process on one thread as that script does.
+``benchmarks/names_generation.py``, run in this process, on the CPU in float32, on the
+same number of threads as every other run.
+
+Every run records its device and precision: with ``--device cuda`` seqlearn's side trains
+in bfloat16 autocast on the GPU, the lecture's generation loop stays on the CPU in float32
+(a *cross-device* comparison) and the other lecture exercises run on the GPU in float32
+(*cross-precision*); the printed tables say so.
 
 Imported by ``benchmarks/report.py``; never by the package.
 """
@@ -16,6 +22,7 @@ import runpy
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,10 +57,11 @@ class Settings:
     out: Path
     device: str
     seed: int
-    threads: int  # torch threads of every process (the lecture's loop: 1)
+    threads: int  # torch threads of every process and of the lecture's loop
     quick: bool
     lecture_epochs: dict[str, int]  # task -> epochs of the lecture's approach to run
     lecture_lrs: dict[str, float | None]  # task -> SGD rate passed with --lr (None: search)
+    lecture_one_thread: bool = False  # also time the lecture's loops on 1 thread (information)
 
     def env(self) -> dict[str, str]:
         """The environment of the processes started: torch's thread count set."""
@@ -91,10 +99,15 @@ def run_script(script: Path, flags: list[str], log: Path, settings: Settings) ->
     return time.perf_counter() - start
 
 
+def seqlearn_precision(settings: Settings) -> str:
+    """What seqlearn's side trains in: bfloat16 autocast on CUDA, else float32."""
+    return "bfloat16" if settings.device == "cuda" else "float32"
+
+
 def run_example(name: str, flags: list[str], folder: Path, settings: Settings) -> dict[str, Any]:
     """Train ``examples/<name>.py`` into ``folder``; its metrics, with ``wall_seconds``."""
     flags = [*flags, "--seed", str(settings.seed), "--device", settings.device]
-    if settings.device == "cuda" and "--lecture" not in flags:
+    if seqlearn_precision(settings) == "bfloat16" and "--lecture" not in flags:
         flags.append("--mixed-precision")  # seqlearn's side: bfloat16 autocast where it helps
     flags += ["--no-progress", "--out", str(folder)]
     wall = run_script(EXAMPLES / f"{name}.py", flags, folder.with_suffix(".log"), settings)
@@ -103,10 +116,33 @@ def run_example(name: str, flags: list[str], folder: Path, settings: Settings) -
     return metrics
 
 
-def run_of(label: str, metrics: dict[str, Any], qualities: list[Quality]) -> Run:
-    """A :class:`Run` from an example's ``metrics.json``."""
+def run_of(
+    label: str,
+    metrics: dict[str, Any],
+    qualities: list[Quality],
+    *,
+    device: str = "cpu",
+    precision: str = "float32",
+) -> Run:
+    """A :class:`Run` from an example's ``metrics.json``, and where it ran."""
     values = {quality.key: list(metrics[quality.key]) for quality in qualities}
-    return Run(label, list(metrics["epoch_seconds"]), values)
+    return Run(label, list(metrics["epoch_seconds"]), values, device=device, precision=precision)
+
+
+def seqlearn_run(
+    label: str, metrics: dict[str, Any], qualities: list[Quality], settings: Settings
+) -> Run:
+    """seqlearn's side: on ``settings.device``, in :func:`seqlearn_precision`."""
+    return run_of(
+        label, metrics, qualities, device=settings.device, precision=seqlearn_precision(settings)
+    )
+
+
+def lecture_run(
+    label: str, metrics: dict[str, Any], qualities: list[Quality], settings: Settings
+) -> Run:
+    """A lecture exercise run by an example with ``--lecture``: on the device, in float32."""
+    return run_of(label, metrics, qualities, device=settings.device, precision="float32")
 
 
 def lecture_epochs(task: str, settings: Settings) -> int:
@@ -167,7 +203,7 @@ def generation(settings: Settings) -> tuple[TaskResult, Path]:
     if settings.quick:
         flags += ["--epochs", "1"]
     metrics = run_example("names_generation", flags, folder, settings)
-    ours = run_of("seqlearn default", metrics, [NLL])
+    ours = seqlearn_run("seqlearn default", metrics, [NLL], settings)
     ours.notes.append(
         f"examples/names_generation.py defaults (GRU 256 over letter embeddings, Adam, "
         f"batches of 64 names), {settings.threads} threads, device {settings.device}"
@@ -183,7 +219,12 @@ def generation(settings: Settings) -> tuple[TaskResult, Path]:
 
 
 def generation_lecture(settings: Settings) -> Run:
-    """The lecture's per-example loop (``benchmarks/names_generation.py``), on one thread."""
+    """The lecture's per-example loop (``benchmarks/names_generation.py``), on the CPU.
+
+    It runs on ``settings.threads`` threads, as seqlearn's side does; with
+    ``settings.lecture_one_thread`` its first epoch is timed once more on 1 thread, from
+    the same weights and draws, and printed in a note for information.
+    """
     bench: dict[str, Any] = runpy.run_path(str(BENCHMARKS / "names_generation.py"))
     names = load_names(settings.data_dir)
     tokenizer = CharTokenizer(oov="drop")
@@ -203,27 +244,51 @@ def generation_lecture(settings: Settings) -> Run:
     torch.manual_seed(settings.seed)
     model = bench["LectureRNN"](len(names.categories))
     generator = torch.Generator().manual_seed(settings.seed)
+    one_thread: float | None = None
+    if settings.lecture_one_thread:
+        progress("names generation: the lecture's loop, epoch 1 on 1 thread (information) ...")
+        copy = bench["LectureRNN"](len(names.categories))
+        copy.load_state_dict(model.state_dict())
+        one_thread = one_thread_seconds(
+            lambda: bench["lecture_epoch"](
+                copy, by_category, steps, torch.Generator().manual_seed(settings.seed)
+            )
+        )
+    torch.set_num_threads(settings.threads)  # as seqlearn's side runs
     seconds: list[float] = []
     nll: list[float | None] = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the per-example loop runs fastest on one thread
-    try:
-        for epoch in range(epochs):
-            progress(f"names generation: the lecture's loop, epoch {epoch + 1} of {epochs} ...")
-            start = time.perf_counter()
-            bench["lecture_epoch"](model, by_category, steps, generator)
-            seconds.append(time.perf_counter() - start)
-            nll.append(bench["lecture_nll"](model, valid, len(names.categories)))
-    finally:
-        torch.set_num_threads(threads)
-    run = Run("lecture loop", seconds, {NLL.key: nll})
+    for epoch in range(epochs):
+        progress(f"names generation: the lecture's loop, epoch {epoch + 1} of {epochs} ...")
+        start = time.perf_counter()
+        bench["lecture_epoch"](model, by_category, steps, generator)
+        seconds.append(time.perf_counter() - start)
+        nll.append(bench["lecture_nll"](model, valid, len(names.categories)))
+    run = Run("lecture loop", seconds, {NLL.key: nll}, device="cpu", precision="float32")
     run.notes.append(
         f"benchmarks/names_generation.py's loop: {steps:,} one-name SGD steps an epoch at lr "
-        "0.0005, the lecture's Elman RNN over one-hot letters, 1 thread, CPU"
+        f"0.0005, the lecture's Elman RNN over one-hot letters, {settings.threads} threads "
+        "(as seqlearn's side), CPU, float32"
         + (f", NLL on {len(valid)} held-out names" if settings.quick else "")
     )
+    if one_thread is not None:
+        run.notes.append(
+            f"for information, not compared: its epoch 1 on 1 thread took {one_thread:.1f} s "
+            f"(on {settings.threads} threads: {seconds[0]:.1f} s)"
+        )
     run.notes.extend(epochs_note(run, settings))
     return run
+
+
+def one_thread_seconds(work: Callable[[], object]) -> float:
+    """Wall-clock seconds of ``work`` on 1 torch thread; the thread count is restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.perf_counter()
+        work()
+        return time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------- classification
@@ -248,7 +313,7 @@ def classification(settings: Settings) -> TaskResult:
     progress(f"names classification: the lecture's exercise, {epochs} epochs ...")
     flags = ["--lecture", *data, "--epochs", str(epochs), *given]
     metrics = run_example("names_classification", flags, folder / "lecture", settings)
-    lecture = run_of("lecture", metrics, [ACCURACY])
+    lecture = lecture_run("lecture", metrics, [ACCURACY], settings)
     lecture.notes.append(
         "examples/names_classification.py --lecture: the lecture's RNNForClassification, "
         "batches of one name, " + lr_note(metrics, note)
@@ -256,7 +321,7 @@ def classification(settings: Settings) -> TaskResult:
     lecture.notes.extend(epochs_note(lecture, settings))
     progress("names classification: seqlearn's default example ...")
     metrics = run_example("names_classification", ours_flags, folder / "seqlearn", settings)
-    ours = run_of("seqlearn default", metrics, [ACCURACY])
+    ours = seqlearn_run("seqlearn default", metrics, [ACCURACY], settings)
     ours.notes.append(
         "examples/names_classification.py defaults (bidirectional GRU, max-pooled, AdamW, "
         "batches of 64)"
@@ -301,7 +366,7 @@ def sentiment(settings: Settings) -> TaskResult:
     progress(f"sentiment: the lecture's exercise, {epochs} epochs{search} ...")
     flags = ["--lecture", *data, "--epochs", str(epochs), *given]
     metrics = run_example("sentiment", flags, folder / "lecture", settings)
-    lecture = run_of("lecture", metrics, qualities)
+    lecture = lecture_run("lecture", metrics, qualities, settings)
     lecture.notes.append(
         "examples/sentiment.py --lecture: the lecture's RNNForClassification over frozen "
         "GloVe 50d, batches of 32 phrases, " + lr_note(metrics, note)
@@ -309,7 +374,7 @@ def sentiment(settings: Settings) -> TaskResult:
     lecture.notes.extend(epochs_note(lecture, settings))
     progress("sentiment: seqlearn's default example ...")
     metrics = run_example("sentiment", ours_flags, folder / "seqlearn", settings)
-    ours = run_of("seqlearn default", metrics, qualities)
+    ours = seqlearn_run("seqlearn default", metrics, qualities, settings)
     ours.notes.append(
         "examples/sentiment.py defaults (bidirectional GRU over fine-tuned GloVe 50d, "
         "max-pooled, AdamW, batches of 128)"
@@ -355,6 +420,8 @@ def cells(settings: Settings) -> list[str]:
     progress("cells: benchmarks/cells.py ...")
     flags = ["--data-dir", str(settings.data_dir), "--threads", str(settings.threads)]
     flags += ["--quick", "--repeats", "1"] if settings.quick else ["--repeats", "3"]
+    if settings.lecture_one_thread:
+        flags.append("--lecture-one-thread")
     return benchmark_output("cells", flags, settings)
 
 
@@ -370,4 +437,6 @@ def decoding(settings: Settings, model: Path | None) -> list[str]:
     if settings.quick:
         flags += ["--num-names", "300", "--loop-names", "30", "--beam-names", "30"]
         flags += ["--beam-widths", "1", "4", "--repeats", "1"]
+    if settings.lecture_one_thread:
+        flags.append("--lecture-one-thread")
     return benchmark_output("decoding", flags, settings, drop=("timing:", "training a names"))

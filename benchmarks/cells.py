@@ -15,19 +15,23 @@ Part 2, the lecture's model. seqlearn trains ``lecture_generator()`` on padded b
 64 names of similar length (``LengthBucketSampler``, as the examples batch them) with
 ``next_token_loss`` and SGD; the lecture trains the same model one name at a
 time (its loop re-implemented plainly, as in ``benchmarks/names_generation.py``). Seconds
-per character of each are scaled to one epoch's characters (all 20,074 names once).
+per character of each are scaled to one epoch's characters (all 20,074 names once). Both
+run on ``--threads`` threads; ``--lecture-one-thread`` also times the lecture's loop on 1
+thread (interleaved with the others), a row for information only.
 
 Both sides of every comparison are timed in one run, alternately (A B A B ...), and the
 script prints medians and the median of the paired ratios: with other processes on the
 machine, absolute seconds mean little, the ratio of neighbours more.
 
-Run: ``python benchmarks/cells.py [--data-dir DIR] [--repeats 7] [--quick] [--threads 2]``.
+Run: ``python benchmarks/cells.py [--data-dir DIR] [--repeats 7] [--quick] [--threads 2]
+[--lecture-one-thread]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import statistics
 import string
 import time
@@ -377,8 +381,8 @@ def bench_lecture(names: list[tuple[list[int], int]], args: argparse.Namespace) 
     per = max(1, args.lecture_names // args.repeats)
     lecture_chunks = [shuffled[r * per : (r + 1) * per] for r in range(args.repeats)]
 
-    def looped(chunk: list[tuple[list[int], int]]) -> tuple[float, int]:
-        torch.set_num_threads(1)  # the per-example loop runs faster on one thread
+    def looped(chunk: list[tuple[list[int], int]], threads: int) -> tuple[float, int]:
+        torch.set_num_threads(threads)
         try:
             start = time.perf_counter()
             lecture_steps(lecture, chunk)
@@ -386,13 +390,16 @@ def bench_lecture(names: list[tuple[list[int], int]], args: argparse.Namespace) 
         finally:
             torch.set_num_threads(args.threads)
 
-    batched(batches[:4]), looped(shuffled[-20:])  # warm-up
-    ours, theirs = [], []
+    batched(batches[:4]), looped(shuffled[-20:], args.threads)  # warm-up
+    ours, theirs, one_thread = [], [], []
     for r in range(args.repeats):
-        seconds, chars = looped(lecture_chunks[r])
+        seconds, chars = looped(lecture_chunks[r], args.threads)
         theirs.append(seconds / chars)
         seconds, chars = batched(chunks[r])
         ours.append(seconds / chars)
+        if args.lecture_one_thread:  # the same names again, on 1 thread (the model moves on)
+            seconds, chars = looped(lecture_chunks[r], 1)
+            one_thread.append(seconds / chars)
     ratio = statistics.median(t / o for o, t in zip(ours, theirs))
     lecture_epoch = statistics.median(theirs) * epoch_chars
     ours_epoch = statistics.median(ours) * epoch_chars
@@ -401,8 +408,9 @@ def bench_lecture(names: list[tuple[list[int], int]], args: argparse.Namespace) 
         f"seqlearn batched ({BATCH} names of similar length a batch, next_token_loss, "
         f"one whole epoch over "
         f"{args.repeats} chunks) against the lecture's per-example loop "
-        f"({per * args.repeats} names over {args.repeats} chunks, 1 thread), interleaved; "
-        f"seconds per character scaled to one epoch ({len(names)} names, {epoch_chars} characters)."
+        f"({per * args.repeats} names over {args.repeats} chunks), both on {args.threads} "
+        f"threads, interleaved; seconds per character scaled to one epoch ({len(names)} names, "
+        f"{epoch_chars} characters)."
     )
     print(f"{'':<30} {'lecture loop':>12} {'seqlearn batched':>16}")
     print(
@@ -411,6 +419,12 @@ def bench_lecture(names: list[tuple[list[int], int]], args: argparse.Namespace) 
     )
     print(f"{'seconds per epoch':<30} {lecture_epoch:12.2f} {ours_epoch:16.2f}")
     print(f"epoch speed ratio (lecture / seqlearn), median of the paired repeats: {ratio:.1f}x")
+    if one_thread:
+        print(
+            "lecture loop on 1 thread (for information, not compared): "
+            f"{1 / statistics.median(one_thread):,.0f} characters per second, "
+            f"{statistics.median(one_thread) * epoch_chars:.2f} s per epoch"
+        )
 
 
 def main() -> None:
@@ -428,9 +442,16 @@ def main() -> None:
         "--threads",
         type=int,
         default=2,
-        help="torch threads for every side but the lecture loop [2]",
+        help="torch threads of every side, the lecture's loop included [2]",
+    )
+    parser.add_argument(
+        "--lecture-one-thread",
+        action="store_true",
+        help="also time the lecture's loop on 1 thread, printed for information only",
     )
     args = parser.parse_args()
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     if args.repeats is None:
         args.repeats = 3 if args.quick else 7
     if args.repeats < 1:
@@ -441,11 +462,21 @@ def main() -> None:
     torch.manual_seed(args.seed)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{args.repeats} repeats per side"
+        f"{args.repeats} repeats per side; load average at the start: {load_average()}"
+        + ("  [--quick: a smoke run, the figures mean nothing]" if args.quick else "")
     )
     names = encoded_names(args.data_dir)
     bench_cells(names, args)
     bench_lecture(names, args)
+    print(f"load average at the end: {load_average()}")
+
+
+def load_average() -> str:
+    """The 1-minute load average, or "unknown" where the system does not say."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "unknown"
 
 
 if __name__ == "__main__":

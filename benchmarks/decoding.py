@@ -5,9 +5,16 @@ epochs, or loaded with ``--model DIR`` from a folder the example wrote) generate
 ``--num-names`` names of at most 20 letters after a start letter, for random
 (language, start letter) prompts drawn from the data, in several ways:
 
-* the lecture's loop (``generate_name_sample``): one name at a time, the name so far
-  re-encoded every step (the lecture rebuilds ``input_to_onehot(output_name)`` and feeds its
-  last letter), the state carried, one ``.item()`` per letter;
+* the lecture's loop (``generate_name_sample``), written out in plain torch over the
+  model's weights, with no seqlearn call inside it (:class:`PlainStep`: the lecture's
+  ``cat(category, letter, hidden)``, ``i2h`` and ``i2o``, or the model's GRU or LSTM cell
+  as a plain ``torch.gru_cell`` / ``torch.lstm_cell``): one name at a time, the name so far
+  re-encoded every step (the lecture rebuilds ``input_to_onehot(output_name)`` and feeds
+  its last letter), the state carried, one ``.item()`` per letter. Before timing, the
+  script checks that this plain step gives the same names and log-probabilities as
+  seqlearn's ``greedy`` with the same weights;
+* the same loop through seqlearn's ``model.step`` (with its input checks), for
+  information: what calling seqlearn one name at a time costs;
 * one name at a time, the whole prefix re-run through the model every step (what a
   generator that does not carry its state does, e.g. makemore's);
 * one name at a time, the state carried, nothing re-encoded (the leanest per-name loop);
@@ -21,17 +28,21 @@ epochs, or loaded with ``--model DIR`` from a folder the example wrote) generate
 * seqlearn's ``beam_search`` at widths 1, 4 and 16 (the best hypothesis of each prompt).
 
 The per-name loops are slow, so ``--loop-names`` times them on fewer names and scales the
-time to ``--num-names`` (marked "scaled" in the table). They run on ``--loop-threads``
-threads (1 by default, faster for them); the batched decoders on ``--threads`` (torch's
-default unless given). Batched sampling, greedy decoding and the floor are timed as the
-best of ``--repeats`` runs, the loops and beam search once.
+time to ``--num-names`` (marked "scaled" in the table). Every row runs on ``--threads``
+threads (2 by default), the loops included; ``--lecture-one-thread`` adds a row with the
+lecture's loop on 1 thread, for information only (the comparison stays at ``--threads``).
+All rows run on ``--device``, in float32. Batched sampling, greedy decoding and the floor
+are timed as the best of ``--repeats`` runs, the loops (each after an untimed warm-up on
+10 names) and beam search once.
 
-Run: ``python benchmarks/decoding.py [--model DIR] [--num-names 10000] [--loop-names 1000]``.
+Run: ``python benchmarks/decoding.py [--model DIR] [--num-names 10000] [--loop-names 1000]
+[--threads 2] [--lecture-one-thread] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import tempfile
 import time
@@ -41,12 +52,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 import seqlearn
 from seqlearn.data import load_names
 from seqlearn.decode import Generation, beam_search, greedy, sample
-from seqlearn.nn import ConditionalLM
+from seqlearn.nn import ConditionalLM, ElmanCell, GRUCell, LSTMCell
 from seqlearn.nn.state import map_state
 from seqlearn.tokenize import CharTokenizer
 
@@ -56,7 +67,21 @@ T = TypeVar("T")
 Prompts = list[tuple[int, str]]  # (language, start letter)
 
 
-def parse_args() -> argparse.Namespace:
+# --quick: the values of a smoke run, for the flags left at their defaults
+QUICK: dict[str, Any] = {
+    "epochs": 1,
+    "num_names": 300,
+    "loop_names": 30,
+    "beam_names": 30,
+    "beam_widths": [1, 4],
+    "repeats": 1,
+}
+CHECK_NAMES = 200  # prompts on which the plain step is checked against seqlearn's greedy
+WARM_UP_NAMES = 10  # names each loop generates, untimed, before it is timed
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``--quick`` fills in the flags left at their defaults."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -85,12 +110,40 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature")
     parser.add_argument("--repeats", type=int, default=3, help="batched timings: best of N")
     parser.add_argument(
-        "--threads", type=int, default=0, help="threads of the batched decoders (0: torch's)"
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads of every row, the loops included (0: torch's default)",
     )
-    parser.add_argument("--loop-threads", type=int, default=1, help="threads of the loops")
+    parser.add_argument(
+        "--loop-threads",
+        type=int,
+        default=None,
+        help="threads of the loops, if not --threads (the table then says the sides differ)",
+    )
+    parser.add_argument(
+        "--lecture-one-thread",
+        action="store_true",
+        help="also time the lecture's loop on 1 thread, a row for information only",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of prompts and draws")
     parser.add_argument("--device", default="cpu", help="device of the model")
-    return parser.parse_args()
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 1 training epoch, 300 names (30 in the loops and beam search), "
+        "widths 1 and 4, 1 repeat, unless given; meaningless figures",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
+    if args.threads < 0:
+        parser.error(f"--threads must be 0 or more, got {args.threads}")
+    if args.loop_threads is None:
+        args.loop_threads = args.threads
+    return args
 
 
 def trained_model(args: argparse.Namespace) -> tuple[ConditionalLM[Any], CharTokenizer]:
@@ -135,6 +188,203 @@ def timed(run: Callable[[], T], repeats: int = 1) -> tuple[float, T]:
     return best, results[-1]
 
 
+# ---------------------------------------------------------------------------- the lecture's loop
+
+PlainState = tuple[Tensor, ...]  # (h,), or (h, c) for an LSTM; each (1, H)
+PlainCell = Callable[[Tensor, Tensor, PlainState], tuple[Tensor, PlainState]]
+
+
+class PlainStep:
+    """A generator's step written out in plain torch over copies of its weights.
+
+    The lecture's step (``LectureRNN`` in ``benchmarks/names_generation.py``) is
+    ``combined = cat(category, letter, hidden)``, ``output = i2o(combined)``,
+    ``hidden = relu(i2h(combined))``; :func:`seqlearn.nn.lecture_generator` holds the same
+    weights (its cell's ``weight`` is ``i2h.weight``, its head's ``i2o.weight``). The same
+    step serves the example's generators: the category and the letter are rows of a table
+    (the identity for one-hot vectors, else the learned embedding), an Elman cell is the
+    lecture's ``i2h``, a GRU or LSTM cell is ``torch.gru_cell`` / ``torch.lstm_cell`` over
+    its weights, and the output layer reads the new state, or (``readout=
+    "input_and_previous_output"``, the lecture's ``i2o``) the step's input beside the
+    previous state. Nothing of seqlearn runs in :attr:`step`.
+
+    Raises:
+        ValueError: For a cell it does not write out (a stack, a projected LSTM, others).
+    """
+
+    def __init__(self, model: ConditionalLM[Any]) -> None:
+        weight = model.head.weight.detach()
+        device, dtype = weight.device, weight.dtype
+        self.categories = _table(model.category_embedding, model.num_categories, device, dtype)
+        self.letters = _table(model.token_embedding, model.vocab_size, device, dtype)
+        self.head_weight, self.head_bias = weight, model.head.bias.detach()
+        self.reads_input = model.readout == "input_and_previous_output"
+        cell = model.cell
+        self.hidden_size = int(cell.hidden_size)
+        self.lstm = isinstance(cell, LSTMCell)
+        self.step: PlainCell
+        if isinstance(cell, ElmanCell):
+            self.weights = [cell.weight.detach()]  # (H, C+E+H): the lecture's i2h
+            self.weights.append(
+                cell.bias.detach() if cell.bias is not None else weight.new_zeros(self.hidden_size)
+            )
+            self.activation = torch.relu if cell.nonlinearity == "relu" else torch.tanh
+            self.step = self._elman
+        elif isinstance(cell, GRUCell) or (isinstance(cell, LSTMCell) and cell.weight_hr is None):
+            self.weights = [tensor.detach() for tensor in cell.fused_weights()]
+            self.step = self._gated
+        else:
+            raise ValueError(
+                "the plain step writes out one Elman, GRU or LSTM cell (no projection), got "
+                f"{type(cell).__name__}"
+            )
+
+    def initial_state(self) -> PlainState:
+        """The zero state of one name."""
+        zeros = self.head_weight.new_zeros(1, self.hidden_size)  # (1, H)
+        return (zeros, zeros) if self.lstm else (zeros,)
+
+    def _elman(
+        self, category: Tensor, letter: Tensor, state: PlainState
+    ) -> tuple[Tensor, PlainState]:
+        combined = torch.cat((category, letter, state[0]), dim=1)  # (1, C+E+H)
+        hidden = self.activation(nn.functional.linear(combined, *self.weights))  # i2h
+        features = combined if self.reads_input else hidden
+        return nn.functional.linear(features, self.head_weight, self.head_bias), (hidden,)
+
+    def _gated(
+        self, category: Tensor, letter: Tensor, state: PlainState
+    ) -> tuple[Tensor, PlainState]:
+        x = torch.cat((category, letter), dim=1)  # (1, C+E)
+        new: PlainState
+        if self.lstm:
+            new = tuple(torch.lstm_cell(x, (state[0], state[1]), *self.weights))
+        else:
+            new = (torch.gru_cell(x, state[0], *self.weights),)
+        features = torch.cat((x, state[0]), dim=1) if self.reads_input else new[0]
+        return nn.functional.linear(features, self.head_weight, self.head_bias), new
+
+
+def _table(
+    embedding: nn.Embedding | None, count: int, device: torch.device, dtype: torch.dtype
+) -> Tensor:
+    """``(count, size)``: the rows a one-hot vector or an embedding gives each id."""
+    if embedding is None:
+        return torch.eye(count, device=device, dtype=dtype)
+    return embedding.weight.detach()
+
+
+class Letters:
+    """The tokenizer's letters as plain Python, for loops that call no seqlearn code."""
+
+    def __init__(self, tokenizer: CharTokenizer) -> None:
+        alphabet = tokenizer.alphabet
+        self.index = {letter: i for i, letter in enumerate(alphabet)}  # all_letters.find
+        # the text of each id (special ids, EOS among them, add none), as decode gives it
+        self.text = [*alphabet, *[""] * (tokenizer.vocab_size - len(alphabet))]
+        self.eos_id = tokenizer.eos_id
+
+
+def plain_lecture_loop(
+    plain: PlainStep,
+    letters: Letters,
+    prompts: Prompts,
+    temperature: float,
+    generator: torch.Generator,
+) -> list[str]:
+    """The lecture's ``generate_name_sample``, one name at a time, in plain torch.
+
+    Per name the category's vector and a zero state; per letter the name so far
+    re-encoded (the lecture's ``input_to_onehot(output_name)``: rows of the letter table),
+    its last letter stepped, a softmax at ``temperature``, one draw and one ``.item()``.
+    """
+    device = plain.head_weight.device
+    names = []
+    for category, start_letter in prompts:
+        category_vector = plain.categories[category : category + 1]  # (1, C)
+        state = plain.initial_state()
+        output_name = start_letter
+        for _ in range(MAX_LENGTH):
+            ids = torch.tensor([letters.index[letter] for letter in output_name], device=device)
+            name_vectors = plain.letters[ids]  # (T, E): the name re-encoded
+            logits, state = plain.step(category_vector, name_vectors[-1:], state)  # (1, V)
+            probabilities = torch.softmax(logits[0] / temperature, dim=0)
+            next_letter = int(torch.multinomial(probabilities, 1, generator=generator)[0].item())
+            if next_letter == letters.eos_id:
+                break
+            output_name += letters.text[next_letter]
+        names.append(output_name)
+    return names
+
+
+def plain_greedy(
+    plain: PlainStep, letters: Letters, prompts: Prompts
+) -> tuple[list[str], list[list[float]]]:
+    """The plain step decoding greedily: each name and its letters' log-probabilities."""
+    device = plain.head_weight.device
+    names, logprobs = [], []
+    for category, start_letter in prompts:
+        category_vector = plain.categories[category : category + 1]  # (1, C)
+        state = plain.initial_state()
+        output_name, scores = start_letter, []
+        token = letters.index[start_letter]
+        for _ in range(MAX_LENGTH):
+            letter = plain.letters[torch.tensor([token], device=device)]  # (1, E)
+            logits, state = plain.step(category_vector, letter, state)  # (1, V)
+            log_probabilities = torch.log_softmax(logits[0], dim=0)
+            token = int(log_probabilities.argmax())
+            scores.append(float(log_probabilities[token]))
+            if token == letters.eos_id:
+                break
+            output_name += letters.text[token]
+        names.append(output_name)
+        logprobs.append(scores)
+    return names, logprobs
+
+
+def check_plain_step(
+    model: ConditionalLM[Any], tokenizer: CharTokenizer, plain: PlainStep, prompts: Prompts
+) -> str:
+    """Check the plain step against seqlearn's ``greedy`` with the same weights.
+
+    Returns:
+        A line saying what was checked: the same names, and the largest difference of the
+        log-probabilities of the letters both chose, and of EOS.
+
+    Raises:
+        ValueError: If a name differs or a log-probability differs by more than 1e-4.
+    """
+    device = plain.head_weight.device
+    names, plain_logprobs = plain_greedy(plain, Letters(tokenizer), prompts)
+    categories = torch.tensor([category for category, _ in prompts], device=device)
+    out = greedy(
+        model,
+        model.initial_state(categories),
+        [tokenizer.encode(start) for _, start in prompts],
+        eos_id=tokenizer.eos_id,
+        max_new_tokens=MAX_LENGTH,
+    )
+    theirs = [tokenizer.decode(tokens) for tokens in out.tokens]
+    differ = [i for i, (a, b) in enumerate(zip(names, theirs)) if a != b]
+    if differ:
+        i = differ[0]
+        raise ValueError(
+            f"the plain step and seqlearn's greedy disagree on {len(differ)} of {len(prompts)} "
+            f"names, e.g. prompt {prompts[i]}: {names[i]!r} against {theirs[i]!r}"
+        )
+    gap = 0.0
+    for ours, reference in zip(plain_logprobs, out.token_logprobs):
+        if len(ours) != len(reference):  # both end with EOS's, where a name ended with it
+            raise ValueError(f"log-probabilities of {len(ours)} and {len(reference)} letters")
+        gap = max([gap, *(abs(a - b) for a, b in zip(ours, reference))])
+    if gap > 1e-4:
+        raise ValueError(f"the plain step's log-probabilities differ from seqlearn's by {gap:.2e}")
+    return (
+        f"plain step checked: seqlearn's greedy gives the same {len(prompts)} names, "
+        f"log-probabilities within {gap:.1e}"
+    )
+
+
 def lecture_loop(
     model: ConditionalLM[Any],
     tokenizer: CharTokenizer,
@@ -142,12 +392,13 @@ def lecture_loop(
     temperature: float,
     generator: torch.Generator,
 ) -> list[str]:
-    """The lecture's ``generate_name_sample``, one name at a time, with seqlearn's model."""
+    """The lecture's ``generate_name_sample`` through seqlearn's ``model.step`` (checked)."""
+    device = model.head.weight.device
     names = []
     for category, start_letter in prompts:
-        category_tensor = torch.tensor([category])
+        category_tensor = torch.tensor([category], device=device)
         state = model.initial_state(category_tensor)
-        inp = torch.tensor(tokenizer.encode(start_letter))
+        inp = torch.tensor(tokenizer.encode(start_letter), device=device)
         output_name = start_letter
         for _ in range(MAX_LENGTH):
             logits, state = model.step(inp[-1:], state)  # the last letter
@@ -156,7 +407,7 @@ def lecture_loop(
             if next_letter == tokenizer.eos_id:
                 break
             output_name += tokenizer.decode([int(next_letter)])
-            inp = torch.tensor(tokenizer.encode(output_name))  # the name re-encoded
+            inp = torch.tensor(tokenizer.encode(output_name), device=device)  # re-encoded
         names.append(output_name)
     return names
 
@@ -169,12 +420,13 @@ def rerun_loop(
     generator: torch.Generator,
 ) -> list[str]:
     """One name at a time, the whole prefix run through the model again every step."""
+    device = model.head.weight.device
     names = []
     for category, start_letter in prompts:
-        category_tensor = torch.tensor([category])
+        category_tensor = torch.tensor([category], device=device)
         output_name = start_letter
         for _ in range(MAX_LENGTH):
-            ids = torch.tensor([tokenizer.encode(output_name)])  # (1, T)
+            ids = torch.tensor([tokenizer.encode(output_name)], device=device)  # (1, T)
             logits = model(ids, None, category_tensor)[0, -1]  # (V,): the last position
             probabilities = torch.softmax(logits / temperature, dim=0)
             next_letter = int(torch.multinomial(probabilities, 1, generator=generator))
@@ -193,10 +445,11 @@ def carried_loop(
     generator: torch.Generator,
 ) -> list[str]:
     """One name at a time, the state carried and the last token kept as a tensor."""
+    device = model.head.weight.device
     names = []
     for category, start_letter in prompts:
-        state = model.initial_state(torch.tensor([category]))
-        token = torch.tensor(tokenizer.encode(start_letter)[-1:])  # (1,)
+        state = model.initial_state(torch.tensor([category], device=device))
+        token = torch.tensor(tokenizer.encode(start_letter)[-1:], device=device)  # (1,)
         new: list[int] = []
         for _ in range(MAX_LENGTH):
             logits, state = model.step(token, state)  # (1, V)
@@ -331,30 +584,91 @@ def batched_rows(setup: Setup) -> tuple[list[Row], float]:
     return rows, best["floor"]
 
 
+Loop = Callable[[Prompts, float, torch.Generator], list[str]]
+
+
+def lecture_baseline(setup: Setup) -> tuple[Loop, str]:
+    """The lecture's loop in plain torch, checked against seqlearn's greedy, and its note.
+
+    A model the plain step does not write out (a stack, say) falls back on the loop through
+    seqlearn's ``model.step``, said loudly: that baseline is slower than the lecture's own.
+
+    Raises:
+        SystemExit: If the plain step and seqlearn's greedy disagree.
+    """
+    try:
+        plain = PlainStep(setup.model)
+    except ValueError as error:
+        print(
+            f"NOTE: {error}: the lecture loop runs through seqlearn's model.step instead, "
+            "which is slower than a plain step and flatters seqlearn",
+            flush=True,
+        )
+        return partial(lecture_loop, setup.model, setup.tokenizer), "through model.step"
+    with torch.inference_mode():
+        try:
+            print(
+                check_plain_step(setup.model, setup.tokenizer, plain, setup.prompts[:CHECK_NAMES])
+            )
+        except ValueError as error:
+            raise SystemExit(f"decoding.py: error: {error}") from error
+    return partial(plain_lecture_loop, plain, Letters(setup.tokenizer)), "plain torch step"
+
+
 def loop_rows(setup: Setup) -> list[Row]:
-    """The one-name-at-a-time loops, on --loop-names names, scaled to --num-names."""
+    """The one-name-at-a-time loops, on --loop-names names, scaled to --num-names.
+
+    Each runs on --loop-threads threads (--threads unless given); --lecture-one-thread adds
+    the lecture's loop on 1 thread, a row for information.
+    """
     args = setup.args
     prompts = setup.prompts[: args.loop_names]
     scale = args.num_names / len(prompts)
-    note = f"scaled from {len(prompts)}" if scale != 1 else ""
-    loops = [
-        ("lecture loop (name re-encoded each step)", lecture_loop),
-        ("one at a time, prefix re-run each step", rerun_loop),
-        ("one at a time, state carried", carried_loop),
+    scaled = f"scaled from {len(prompts)}" if scale != 1 else ""
+    lecture, lecture_note = lecture_baseline(setup)
+    model, tokenizer = setup.model, setup.tokenizer
+    loops: list[tuple[str, Loop, int, str]] = [
+        ("lecture loop (name re-encoded each step)", lecture, args.loop_threads, lecture_note)
     ]
+    if lecture_note == "plain torch step":
+        loops.append(
+            (
+                "  same loop through seqlearn's model.step",
+                partial(lecture_loop, model, tokenizer),
+                args.loop_threads,
+                "for information",
+            )
+        )
+    loops += [
+        (
+            "one at a time, prefix re-run each step",
+            partial(rerun_loop, model, tokenizer),
+            args.loop_threads,
+            "",
+        ),
+        (
+            "one at a time, state carried",
+            partial(carried_loop, model, tokenizer),
+            args.loop_threads,
+            "",
+        ),
+    ]
+    if args.lecture_one_thread:
+        loops.append(("lecture loop on 1 thread (for information)", lecture, 1, "not compared"))
     rows = []
     threads = torch.get_num_threads()
-    torch.set_num_threads(args.loop_threads)
     try:
         with torch.inference_mode():
-            for label, loop in loops:
-                print(f"timing: {label} ...", flush=True)
-                generator = torch.Generator().manual_seed(args.seed)
-                run = partial(
-                    loop, setup.model, setup.tokenizer, prompts, args.temperature, generator
+            for label, loop, count, note in loops:
+                print(f"timing: {label.strip()} ...", flush=True)
+                torch.set_num_threads(count)
+                warm_up = torch.Generator(setup.device).manual_seed(args.seed + 1)
+                loop(prompts[:WARM_UP_NAMES], args.temperature, warm_up)  # alike for every loop
+                generator = torch.Generator(setup.device).manual_seed(args.seed)
+                seconds, names = timed(partial(loop, prompts, args.temperature, generator))
+                rows.append(
+                    (label, seconds * scale, names, ", ".join(filter(None, [note, scaled])))
                 )
-                seconds, names = timed(run)
-                rows.append((label, seconds * scale, names, note))
     finally:
         torch.set_num_threads(threads)
     return rows
@@ -393,17 +707,34 @@ def print_table(rows: list[Row], num_names: int, lecture: float, floor: float) -
     )
 
 
-def main() -> None:
-    args = parse_args()
+def load_average() -> str:
+    """The 1-minute load average, or "unknown" where the system does not say."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    args.threads = torch.get_num_threads()
+    args.loop_threads = args.loop_threads or args.threads
     torch.manual_seed(args.seed)
     setup = Setup(args)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads (loops: "
         f"{args.loop_threads}); device {setup.device}; {args.num_names} names of at most "
         f"{MAX_LENGTH} letters after the start letter; temperature {args.temperature}"
+        + ("  [--quick: a smoke run, the figures mean nothing]" if args.quick else "")
     )
+    print(f"load average at the start: {load_average()}")
+    if args.loop_threads != args.threads:
+        print(
+            f"NOTE: the loops run on {args.loop_threads} threads and the batched decoders on "
+            f"{args.threads}: the sides are not timed alike"
+        )
     batched, floor = batched_rows(setup)
     loops = loop_rows(setup)
     beams = beam_rows(setup)
@@ -415,6 +746,7 @@ def main() -> None:
         "1.5x)"
     )
     print("sampled names:", ", ".join(batched[0][2][:8]))
+    print(f"load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,20 @@ the same figure: given the language and a name's first letter, the mean negative
 log-likelihood (nats) of the 2nd to last letters and EOS. The script prints each epoch's
 training seconds and held-out NLL, then the ratios.
 
-Run: ``python benchmarks/names_generation.py [--lecture-epochs 5] [--data-dir DIR]``.
+Both run in this process on ``--threads`` torch threads (2 by default).
+``--lecture-one-thread`` also times the lecture's first epoch on 1 thread (the same
+weights and draws), printed for information only. ``--quick`` is a smoke run: 300
+examples and 1 epoch of the lecture's loop (its NLL on 300 held-out names), 1 epoch of
+the example; its figures mean nothing.
+
+Run: ``python benchmarks/names_generation.py [--lecture-epochs 5] [--data-dir DIR]
+[--threads 2] [--lecture-one-thread] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import string
 import time
@@ -33,6 +41,7 @@ from seqlearn.tokenize import CharTokenizer
 LETTERS = string.ascii_letters + " .,;'-"
 EOS = len(LETTERS)
 ROOT = Path(__file__).resolve().parents[1]
+QUICK_EXAMPLES = 300  # --quick: lecture examples an epoch, and held-out names scored
 
 
 class LectureRNN(nn.Module):
@@ -110,14 +119,39 @@ def run_lecture(args: argparse.Namespace) -> list[tuple[float, float]]:
         if ids:
             by_category[label].append(ids)
     valid = [encoded[i] for i in valid_idx if encoded[i][0]]
+    examples = len(names)  # the lecture's epoch: as many random draws as there are names
+    if args.quick:
+        examples, valid = QUICK_EXAMPLES, valid[:QUICK_EXAMPLES]
     torch.manual_seed(args.seed)
     model = LectureRNN(len(names.categories))
+    if args.lecture_one_thread:
+        one_thread_epoch(args, model, by_category, examples)
+    return _lecture_epochs(args, model, by_category, valid, examples, len(names.categories))
+
+
+def one_thread_epoch(
+    args: argparse.Namespace,
+    model: LectureRNN,
+    by_category: list[list[list[int]]],
+    examples: int,
+) -> float:
+    """The lecture's first epoch on 1 thread, on a copy of ``model``: for information."""
+    copy = LectureRNN(len(by_category), model.hidden_size)
+    copy.load_state_dict(model.state_dict())
+    generator = torch.Generator().manual_seed(args.seed)  # the draws of the timed epoch 1
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the per-example loop runs faster on one thread
+    torch.set_num_threads(1)
     try:
-        return _lecture_epochs(args, model, by_category, valid, len(names), len(names.categories))
+        start = time.perf_counter()
+        lecture_epoch(copy, by_category, examples, generator)
+        seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
+    print(
+        f"lecture  epoch 1 on 1 thread (for information, not compared): {seconds:6.1f} s",
+        flush=True,
+    )
+    return seconds
 
 
 def _lecture_epochs(
@@ -150,6 +184,8 @@ def run_seqlearn(args: argparse.Namespace) -> list[tuple[float, float]]:
     flags = ["--seed", str(args.seed), "--no-progress", "--out", str(args.out)]
     if args.data_dir is not None:
         flags += ["--data-dir", str(args.data_dir)]
+    if args.quick:
+        flags += ["--epochs", "1"]
     metrics = example["main"](flags)
     rows = list(zip(metrics["epoch_seconds"], metrics["valid_nll"]))
     return rows
@@ -174,8 +210,34 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("runs/bench_names"), help="seqlearn example output"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads of both runs, the lecture's loop and the example (0: torch's)",
+    )
+    parser.add_argument(
+        "--lecture-one-thread",
+        action="store_true",
+        help="also time the lecture's first epoch on 1 thread, for information only",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a smoke run: {QUICK_EXAMPLES} lecture examples, 1 epoch a side; meaningless figures",
+    )
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.threads < 0:
+        parser.error(f"--threads must be 0 or more, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        args.lecture_epochs = 1
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads for both the lecture's "
+        f"loop and seqlearn's example; load average at the start: {load_average()}"
+        + ("  [--quick: a smoke run, the figures mean nothing]" if args.quick else "")
+    )
     lecture = run_lecture(args)
     ours = run_seqlearn(args)
     lecture_final = lecture[-1][1]
@@ -194,6 +256,15 @@ def main() -> None:
         )
     ratio = lecture_epoch_seconds / ours_epoch_seconds
     print(f"epoch speed ratio (lecture / seqlearn): {ratio:.1f}x")
+    print(f"load average at the end: {load_average()}")
+
+
+def load_average() -> str:
+    """The 1-minute load average, or "unknown" where the system does not say."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "unknown"
 
 
 if __name__ == "__main__":

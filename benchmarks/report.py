@@ -10,16 +10,27 @@ Prints the machine, then:
 3. the decoding table of ``benchmarks/decoding.py``, with the names generator of part 1;
 4. the FLOP/s that training the names generator achieves, against ``torch.mm``'s rate.
 
-The full run takes about 9 minutes on two idle CPU cores (with ``SENTIMENT_LECTURE_LR``
+The full run took about 9 minutes on two CPU cores (2026-11-29, load average 0.95 at its
+start, the lecture's generation loop then on 1 thread; with ``SENTIMENT_LECTURE_LR``
 set below; unset, the sentiment lecture's rate search adds a few minutes); the slow lecture
 baselines run fewer than their 5 epochs to fit (each says so, with the extrapolated time of
 all 5), and ``--lecture-epochs 5`` runs them whole, about 6 minutes more. ``--quick`` is
 a smoke run of a minute or two on tiny data, whose figures mean nothing. ``--device cuda``
 runs the examples and the decoding benchmark on a GPU (and refuses at once where CUDA is
-missing).
+missing); a comparison of the lecture's side and seqlearn's on different devices or in
+different precisions is labelled *cross-device* or *cross-precision* where it is printed.
+
+Every run, the lecture's loops included, uses ``--threads`` torch threads (2 by default);
+``--lecture-one-thread`` also times the lecture's loops on 1 thread, printed for
+information only.
+
+The report prints the load average at its start and its end, and refuses to start on a
+loaded machine (a 1-minute load average above ``--max-load``, 0.5 by default) unless
+``--allow-loaded`` is given; then every table is flagged as measured on a loaded machine.
 
 Run: ``python benchmarks/report.py [--data-dir DIR] [--quick] [--skip PART ...]
-[--device cuda] [--lecture-epochs N] [--find-lr]``.
+[--device cuda] [--lecture-epochs N] [--find-lr] [--threads N] [--lecture-one-thread]
+[--allow-loaded] [--max-load X]``.
 """
 
 from __future__ import annotations
@@ -69,8 +80,9 @@ CLASSIFICATION_LECTURE_LR: float | None = 10**-1.5 / 4
 SENTIMENT_LECTURE_LR: float | None = 0.1 / 4
 
 # Epochs of each lecture approach that the default run trains (of the lecture's 5): an
-# epoch takes about 21 s (generation), 40 s (classification) and half a minute or more
-# (sentiment, 5,000 SGD steps) on two idle cores, beside 30 s, 52 s and 193 s for all of
+# epoch took about 21 s (generation, then on 1 thread), 40 s (classification) and half a
+# minute or more (sentiment, 5,000 SGD steps) on two cores (2026-11-29, load average 0.95
+# at the start; to be re-measured on an idle machine), beside 30 s, 52 s and 193 s for all of
 # seqlearn's defaults, so all 5 of each would not fit in 10 minutes. Sentiment gets 3: its
 # lecture epoch is shorter than seqlearn's first, and after one epoch no seqlearn epoch
 # would have ended in the lecture's time.
@@ -78,6 +90,10 @@ LECTURE_EPOCHS = {"generation": 2, "classification": 1, "sentiment": 3}
 
 TASKS = ["generation", "classification", "sentiment"]
 PARTS = [*TASKS, "cells", "decoding", "efficiency"]
+
+# The highest 1-minute load average at which the report starts without --allow-loaded: on
+# two cores, a load of 0.5 already means another process runs half the time.
+MAX_LOAD = 0.5
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -93,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; refuses ``--device cuda`` at once where CUDA is missing."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog="The full run takes about 9 minutes on two idle CPU cores; --quick a minute or two. "
+        epilog="The full run took about 9 minutes on two CPU cores; --quick a minute or two. "
         "The report goes to stdout, progress to stderr.",
         formatter_class=HelpFormatter,
     )
@@ -150,9 +166,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--threads",
         type=int,
-        default=0,
+        default=2,
         metavar="N",
-        help="torch threads of every run (0: torch's default)",
+        help="torch threads of every run, the lecture's loops included (0: torch's default)",
+    )
+    parser.add_argument(
+        "--lecture-one-thread",
+        action="store_true",
+        help="also time the lecture's loops on 1 thread, printed for information only",
+    )
+    parser.add_argument(
+        "--allow-loaded",
+        action="store_true",
+        help="run even when the machine is loaded (load average above --max-load), every "
+        "table flagged as measured on a loaded machine",
+    )
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=MAX_LOAD,
+        metavar="X",
+        help="the highest 1-minute load average at which the report starts without --allow-loaded",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of every run")
     args = parser.parse_args(argv)
@@ -191,6 +225,7 @@ def settings_of(args: argparse.Namespace) -> Settings:
         quick=args.quick,
         lecture_epochs=epochs,
         lecture_lrs=lrs,
+        lecture_one_thread=args.lecture_one_thread,
     )
 
 
@@ -234,8 +269,13 @@ def memory_gib() -> float | None:
     return None
 
 
-def machine_lines(settings: Settings) -> list[str]:
-    """Date, CPU, cores, memory, software, threads and device: what dates the figures."""
+def machine_lines(
+    settings: Settings, load: float | None = None, max_load: float = MAX_LOAD
+) -> list[str]:
+    """Date, CPU, cores, memory, software, threads, device and load: what dates the figures.
+
+    ``load`` is the load average read at the start (``None``: read it now).
+    """
     now = datetime.datetime.now(datetime.timezone.utc)
     cores = physical_cores()
     memory = memory_gib()
@@ -259,33 +299,100 @@ def machine_lines(settings: Settings) -> list[str]:
         f"software: Python {platform.python_version()}, torch {torch.__version__} ({build}), "
         f"seqlearn {seqlearn.__version__}; {settings.threads} torch threads; device {device}",
     ]
-    if hasattr(os, "getloadavg"):
-        load = os.getloadavg()[0]
-        lines.append(
-            f"load average at the start: {load:.2f} (on a busy machine every figure is worse)"
-        )
+    lines.append(load_line("start", load_average() if load is None else load, max_load))
     lines.append(f"data: {settings.data_dir}; outputs and logs: {settings.out}")
     return lines
+
+
+# ---------------------------------------------------------------------------- the load
+
+
+def load_average() -> float | None:
+    """The 1-minute load average; ``None`` where the system does not say (Windows)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def load_line(when: str, load: float | None, max_load: float) -> str:
+    """``load average at the start: 0.12 (...)``, saying whether it is above ``max_load``.
+
+    Example:
+        >>> load_line("end", 0.12, 0.5)
+        'load average at the end: 0.12 (1 minute; at most 0.50)'
+    """
+    if load is None:
+        return f"load average at the {when}: unknown (this system does not say)"
+    verdict = (
+        f"above {max_load:.2f}: a loaded machine, every figure is worse"
+        if load > max_load
+        else f"at most {max_load:.2f}"
+    )
+    return f"load average at the {when}: {load:.2f} (1 minute; {verdict})"
+
+
+def loaded_flag(load: float | None, max_load: float, allow_loaded: bool) -> str:
+    """The flag put over every table when the machine is loaded; ``""`` when it is not.
+
+    Raises:
+        LoadedMachineError: If the load is above ``max_load`` and ``allow_loaded`` is False.
+
+    Example:
+        >>> loaded_flag(0.2, 0.5, allow_loaded=False)
+        ''
+        >>> loaded_flag(1.3, 0.5, allow_loaded=True)[:40]
+        '!! MEASURED ON A LOADED MACHINE: load av'
+    """
+    if load is None or load <= max_load:
+        return ""
+    if not allow_loaded:
+        raise LoadedMachineError(
+            f"the machine is loaded: its 1-minute load average is {load:.2f}, above "
+            f"{max_load:.2f} (--max-load); measure on an idle machine, or pass --allow-loaded "
+            "to run anyway with every table flagged"
+        )
+    return (
+        f"!! MEASURED ON A LOADED MACHINE: load average {load:.2f} at the start, above "
+        f"{max_load:.2f} (--allow-loaded) !!"
+    )
+
+
+class LoadedMachineError(RuntimeError):
+    """The machine is too loaded for the report to start (without ``--allow-loaded``)."""
 
 
 # ---------------------------------------------------------------------------- the report
 
 
-def section(title: str, lines: list[str]) -> None:
-    """Print one part of the report under its title."""
+def section(title: str, lines: list[str], flag: str = "") -> None:
+    """Print one part of the report under its title, and ``flag`` first if given."""
     print(f"\n== {title} ==", flush=True)
+    lines = flagged(lines, flag) if lines else lines
     if lines:
         print("\n".join(lines), flush=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run every part not skipped, printing each as it ends; returns what was measured."""
+    """Run every part not skipped, printing each as it ends; returns what was measured.
+
+    Refuses to start (status 2, one line on stderr, nothing made) when the machine is
+    loaded, unless ``--allow-loaded`` is given.
+    """
     args = parse_args(argv)
+    load_start = load_average()
+    try:
+        flag = loaded_flag(load_start, args.max_load, args.allow_loaded)
+    except LoadedMachineError as error:
+        print(f"report.py: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
     settings = settings_of(args)
     torch.set_num_threads(settings.threads)
     skip = set(args.skip)
     started = time.perf_counter()
-    section("machine", machine_lines(settings))
+    section(
+        "machine", machine_lines(settings, load_start, args.max_load) + ([flag] if flag else [])
+    )
     results: dict[str, Any] = {}
     walls: dict[str, float] = {}
 
@@ -302,7 +409,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "generation" not in skip:
             task, model_folder = timed("generation", lambda: generation(settings))
             results["generation"] = task
-            print("\n".join(format_task(task)), flush=True)
+            print("\n".join(flagged(format_task(task), flag)), flush=True)
         others: dict[str, Callable[[Settings], TaskResult]] = {
             "classification": classification,
             "sentiment": sentiment,
@@ -311,23 +418,64 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if name not in skip:
                 task = timed(name, functools.partial(run_task, settings))
                 results[name] = task
-                print("\n" + "\n".join(format_task(task)), flush=True)
+                print("\n" + "\n".join(flagged(format_task(task), flag)), flush=True)
         if "cells" not in skip:
-            section("2. cells beside torch.nn", timed("cells", lambda: cells(settings)))
+            section("2. cells beside torch.nn", timed("cells", lambda: cells(settings)), flag)
         if "decoding" not in skip:
             lines = timed("decoding", lambda: decoding(settings, model_folder))
-            section("3. decoding", lines)
+            section("3. decoding", lines, flag)
         if "efficiency" not in skip:
             lines = timed("efficiency", lambda: efficiency(settings, results, model_folder))
-            section("4. efficiency: training FLOP/s against the matmul rate", lines)
+            section("4. efficiency: training FLOP/s against the matmul rate", lines, flag)
     except ReportError as error:
         print(f"report.py: error: {error}", file=sys.stderr)
         raise SystemExit(1) from error
     total = time.perf_counter() - started
     parts = ", ".join(f"{part} {seconds:.0f} s" for part, seconds in walls.items())
     section("wall time", [f"{parts}; total {total / 60:.1f} minutes"])
+    load_end = load_average()
+    own = args.threads or torch.get_num_threads()
+    section("load", load_lines(load_start, load_end, args.max_load, flag, own))
     results["wall_seconds"] = walls
+    results["load_average"] = {
+        "start": load_start,
+        "end": load_end,
+        "max_load": args.max_load,
+        "loaded": bool(flag),
+    }
     return results
+
+
+def flagged(lines: list[str], flag: str) -> list[str]:
+    """``lines`` under ``flag`` (the loaded-machine warning), or as they are without one."""
+    return [flag, *lines] if flag else lines
+
+
+def load_lines(
+    start: float | None, end: float | None, max_load: float, flag: str, own: int = 0
+) -> list[str]:
+    """The load average at the start and the end, and what it means for the figures.
+
+    At the end the report's own ``own`` threads count in the load average, so only a load
+    above ``own + max_load`` says that something else ran.
+    """
+    lines = [load_line("start", start, max_load)]
+    if end is None:
+        lines.append(load_line("end", end, max_load))
+    else:
+        lines.append(
+            f"load average at the end: {end:.2f} (1 minute; the report's own {own} threads "
+            f"count in it: at most {own + max_load:.2f} means nothing else ran)"
+        )
+    if flag:
+        lines.append(flag)
+    elif end is not None and end > own + max_load:
+        lines.append(
+            "!! the machine became loaded during the run (the load average at the end is above "
+            f"{own + max_load:.2f}, the report's own {own} threads and {max_load:.2f}): the "
+            "later figures may be worse than an idle machine's !!"
+        )
+    return lines
 
 
 def efficiency(settings: Settings, results: dict[str, Any], folder: Path | None) -> list[str]:

@@ -287,3 +287,73 @@ def test_embedding_dropout_acts_in_training_only() -> None:
     torch.manual_seed(0)
     first = model(inputs, lengths)
     assert not torch.allclose(first[0], first[1])  # identical rows, different masks
+
+
+# pooling="final_state": the encoder's final state, without a gradient through the outputs
+
+
+def _twins(encoder: nn.Module, pooling: Pooling) -> tuple[SequenceClassifier, SequenceClassifier]:
+    fast = SequenceClassifier(encoder, vocab_size=20, num_classes=3, embedding_dim=5,
+                              pooling="final_state")  # fmt: skip
+    pooled = SequenceClassifier(encoder, vocab_size=20, num_classes=3, embedding_dim=5,
+                                pooling=pooling)  # fmt: skip
+    pooled.load_state_dict(fast.state_dict())
+    return fast, pooled
+
+
+@pytest.mark.parametrize("kind", ["bigru", "lstm", "stacked bidirectional"])
+def test_final_state_pooling_equals_pooling_the_outputs(kind: str) -> None:
+    from seqlearn.nn import LSTMCell, StackedLayers, bidirectional_final
+
+    torch.manual_seed(0)
+    if kind == "bigru":
+        encoder: nn.Module = Bidirectional(GRUCell(5, 4), GRUCell(5, 4))
+        pooling: Pooling = bidirectional_final
+    elif kind == "lstm":
+        encoder, pooling = Recurrent(LSTMCell(5, 4)), last_valid
+    else:
+        encoder = StackedLayers(
+            [
+                Bidirectional(GRUCell(5, 4), GRUCell(5, 4)),
+                Bidirectional(GRUCell(8, 3), GRUCell(8, 3)),
+            ]
+        )
+        pooling = bidirectional_final
+    fast, pooled = _twins(encoder, pooling)
+    tokens, lengths = torch.randint(0, 20, (4, 6)), torch.tensor([6, 3, 1, 2])
+    torch.testing.assert_close(fast(tokens, lengths), pooled(tokens, lengths))
+    fast(tokens, lengths).sum().backward()  # type: ignore[no-untyped-call]
+    expected = {name: p.grad.clone() for name, p in fast.named_parameters() if p.grad is not None}
+    fast.zero_grad()
+    pooled(tokens, lengths).sum().backward()  # type: ignore[no-untyped-call]
+    for name, parameter in pooled.named_parameters():
+        torch.testing.assert_close(parameter.grad, expected[name])
+
+
+def test_final_state_pooling_refuses_what_it_cannot_read() -> None:
+    from seqlearn.nn import StackedCell
+
+    with pytest.raises(ValueError, match="final_output"):
+        SequenceClassifier(nn.GRU(5, 4, batch_first=True), vocab_size=20, num_classes=3,
+                           embedding_dim=5, hidden_size=4, pooling="final_state")  # fmt: skip
+    with pytest.raises(ValueError, match="readout='output'"):
+        SequenceClassifier(Recurrent(GRUCell(5, 4)), vocab_size=20, num_classes=3,
+                           embedding_dim=5, readout="input_and_previous_output",
+                           pooling="final_state")  # fmt: skip
+    residual = SequenceClassifier(
+        Recurrent(StackedCell([GRUCell(5, 5), GRUCell(5, 5)], residual=True)),
+        vocab_size=20, num_classes=3, embedding_dim=5, pooling="final_state",
+    )  # fmt: skip
+    with pytest.raises(TypeError, match="residual"):
+        residual(torch.tensor([[1, 2]]), torch.tensor([2]))
+
+
+def test_a_final_state_classifier_saves_and_loads(tmp_path: Any) -> None:
+    from seqlearn.nn.registry import build, describe
+
+    model = SequenceClassifier(Bidirectional(GRUCell(5, 4), GRUCell(5, 4)), vocab_size=20,
+                               num_classes=3, embedding_dim=5, pooling="final_state")  # fmt: skip
+    rebuilt = build(describe(model))
+    rebuilt.load_state_dict(model.state_dict())
+    tokens, lengths = torch.randint(0, 20, (2, 4)), torch.tensor([4, 2])
+    assert torch.equal(rebuilt(tokens, lengths), model(tokens, lengths))

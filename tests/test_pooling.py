@@ -8,7 +8,15 @@ import pytest
 import torch
 from torch import Tensor
 
-from seqlearn.nn.pooling import AttentionPooling, Pooling, last_valid, max_pool, mean_pool
+from seqlearn.nn import Bidirectional, GRUCell
+from seqlearn.nn.pooling import (
+    AttentionPooling,
+    Pooling,
+    bidirectional_final,
+    last_valid,
+    max_pool,
+    mean_pool,
+)
 
 LENGTHS = torch.tensor([5, 3, 0, 1, 5])
 
@@ -35,6 +43,10 @@ REFERENCES: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor
     "last_valid": (last_valid, lambda valid: valid[-1]),
     "mean_pool": (mean_pool, lambda valid: valid.mean(dim=0)),
     "max_pool": (max_pool, lambda valid: valid.max(dim=0).values),
+    "bidirectional_final": (
+        bidirectional_final,
+        lambda valid: torch.cat((valid[-1, : valid.size(1) // 2], valid[0, valid.size(1) // 2 :])),
+    ),
 }
 
 
@@ -120,7 +132,9 @@ def test_attention_padding_content_never_changes_results_or_gradients(garbage: f
 
 def test_bad_inputs_raise_errors_naming_them() -> None:
     outputs = torch.randn(2, 3, 4)
-    pools: list[Pooling] = [last_valid, mean_pool, max_pool, AttentionPooling(4)]
+    pools: list[Pooling] = [
+        last_valid, bidirectional_final, mean_pool, max_pool, AttentionPooling(4)
+    ]  # fmt: skip
     for pool in pools:
         with pytest.raises(ValueError, match="outputs"):
             pool(torch.randn(2, 3), torch.tensor([1, 2]))
@@ -143,3 +157,14 @@ def test_attention_pooling_draws_from_its_generator() -> None:
     second = AttentionPooling(4, generator=torch.Generator().manual_seed(5))
     for a, b in zip(first.parameters(), second.parameters()):
         assert torch.equal(a, b)
+
+
+def test_bidirectional_final_is_both_directions_final_states() -> None:
+    torch.manual_seed(0)
+    encoder = Bidirectional(GRUCell(3, 4), GRUCell(3, 4))
+    x, lengths = torch.randn(3, 5, 3), torch.tensor([5, 2, 1])
+    outputs, (forward, backward) = encoder(x, lengths)
+    expected = torch.cat((forward, backward), dim=1)  # torch.nn.GRU's h_n, side by side
+    torch.testing.assert_close(bidirectional_final(outputs, lengths), expected)
+    with pytest.raises(ValueError, match="even feature size"):
+        bidirectional_final(torch.randn(2, 3, 5), torch.tensor([1, 2]))

@@ -21,12 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "report.py"
 sys.path.insert(0, str(SCRIPT.parent))
 
+import _report_runs  # noqa: E402
 from _report_compare import (  # noqa: E402
     Quality,
     Run,
     TaskResult,
     format_task,
+    pairing,
     quality_in_time,
+    sides_line,
     time_to_reach,
 )
 from _report_efficiency import (  # noqa: E402
@@ -36,7 +39,14 @@ from _report_efficiency import (  # noqa: E402
     model_sizes,
     training_flops_per_character,
 )
-from _report_runs import Settings, epochs_note  # noqa: E402
+from _report_runs import (  # noqa: E402
+    Settings,
+    epochs_note,
+    generation_lecture,
+    lecture_run,
+    seqlearn_precision,
+    seqlearn_run,
+)
 
 from seqlearn.data.batching import collate_next_token  # noqa: E402
 from seqlearn.nn import ConditionalLM, GRUCell  # noqa: E402
@@ -77,6 +87,9 @@ def test_help_lists_every_flag_and_part() -> None:
         "--find-lr",
         "--threads",
         "--seed",
+        "--lecture-one-thread",
+        "--allow-loaded",
+        "--max-load",
     ]:
         assert flag in result.stdout
     for part in ["generation", "classification", "sentiment", "cells", "decoding", "efficiency"]:
@@ -126,6 +139,176 @@ def test_machine_lines_date_the_report(report: dict[str, Any], tmp_path: Path) -
     text = "\n".join(report["machine_lines"](settings))
     assert "UTC" in text and f"torch {torch.__version__}" in text
     assert "cores" in text or "logical CPUs" in text
+
+
+def test_every_run_uses_the_same_threads_by_default(report: dict[str, Any], tmp_path: Path) -> None:
+    args = report["parse_args"](["--out", str(tmp_path)])
+    assert args.threads == 2 and not args.lecture_one_thread
+    settings = report["settings_of"](args)
+    assert settings.threads == 2 and settings.env()["OMP_NUM_THREADS"] == "2"
+    args = report["parse_args"](["--out", str(tmp_path), "--lecture-one-thread"])
+    assert report["settings_of"](args).lecture_one_thread
+
+
+# ---------------------------------------------------------------------------- the load
+
+ALL_PARTS = ["generation", "classification", "sentiment", "cells", "decoding", "efficiency"]
+
+
+def test_loaded_flag_refuses_a_loaded_machine_unless_allowed(report: dict[str, Any]) -> None:
+    assert report["loaded_flag"](0.5, 0.5, allow_loaded=False) == ""  # at the limit: runs
+    assert report["loaded_flag"](None, 0.5, allow_loaded=False) == ""  # unknown: runs
+    with pytest.raises(report["LoadedMachineError"], match=r"1\.30, above 0\.50"):
+        report["loaded_flag"](1.3, 0.5, allow_loaded=False)
+    flag = report["loaded_flag"](1.3, 0.5, allow_loaded=True)
+    assert "LOADED MACHINE" in flag and "1.30" in flag
+
+
+def test_load_lines_say_start_end_and_a_load_that_came_later(report: dict[str, Any]) -> None:
+    lines = report["load_lines"](0.1, 2.9, 0.5, "", 2)
+    assert lines[0].startswith("load average at the start: 0.10")
+    assert lines[1].startswith("load average at the end: 2.90")
+    assert "became loaded during the run" in lines[2]
+    # the report's own two threads count in the load at its end: that is not a loaded machine
+    own = report["load_lines"](0.1, 2.2, 0.5, "", 2)
+    assert own == [lines[0], own[1]] and "own 2 threads" in own[1]
+    assert "unknown" in report["load_line"]("start", None, 0.5)
+
+
+def test_report_refuses_to_start_on_a_loaded_machine(
+    report: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.7, 1.2, 1.0))
+    out = tmp_path / "report"
+    with pytest.raises(SystemExit) as exit_info:
+        report["main"](["--out", str(out), "--skip", *ALL_PARTS])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("report.py: error: the machine is loaded")
+    assert "--allow-loaded" in lines[0]
+    assert not out.exists()  # refused before any work
+
+
+def test_allow_loaded_flags_every_table(
+    report: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.7, 1.2, 1.0))
+    monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)  # keep the tests' own
+    results = report["main"](["--out", str(tmp_path), "--skip", *ALL_PARTS, "--allow-loaded"])
+    text = capsys.readouterr().out
+    assert "load average at the start: 1.70" in text and "load average at the end: 1.70" in text
+    assert text.count("MEASURED ON A LOADED MACHINE") == 2  # the machine and the load
+    assert results["load_average"] == {"start": 1.7, "end": 1.7, "max_load": 0.5, "loaded": True}
+    flag = report["loaded_flag"](1.7, 0.5, allow_loaded=True)
+    assert report["flagged"](["a table"], flag) == [flag, "a table"]
+
+
+def test_an_idle_machine_is_not_flagged(
+    report: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.05, 0.1, 0.1))
+    monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)
+    results = report["main"](["--out", str(tmp_path), "--skip", *ALL_PARTS])
+    text = capsys.readouterr().out
+    assert "LOADED" not in text and "load average at the start: 0.05" in text
+    assert results["load_average"]["loaded"] is False
+
+
+# ---------------------------------------------------------------------------- devices
+
+
+def cuda_settings(tmp_path: Path, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "out": tmp_path,
+        "device": "cuda",
+        "seed": 0,
+        "threads": torch.get_num_threads(),
+        "quick": True,
+        "lecture_epochs": {"generation": 1},
+        "lecture_lrs": {},
+    }
+    return Settings(**{**values, **changes})
+
+
+def test_sides_are_labelled_cross_device_or_cross_precision() -> None:
+    cpu = Run("lecture loop", [1.0], {NLL.key: [2.0]})
+    gpu = Run("seqlearn default", [0.5], {NLL.key: [1.5]}, device="cuda", precision="bfloat16")
+    assert sides_line(cpu, gpu) == (
+        "lecture loop (CPU, float32) vs seqlearn default (cuda, bfloat16): cross-device, the "
+        "times compare devices as well as code"
+    )
+    gpu_lecture = Run("lecture", [1.0], {NLL.key: [2.0]}, device="cuda")
+    assert pairing(gpu_lecture, gpu) == "cross-precision"
+    assert pairing(cpu, Run("seqlearn default", [0.5], {})) == ""
+
+
+def test_format_task_labels_every_cross_device_comparison() -> None:
+    lecture = Run("lecture loop", [20.0], {NLL.key: [2.0]})
+    ours = Run("seqlearn default", [4.0, 4.0], {NLL.key: [2.1, 1.9]}, device="cuda")
+    ours.precision = "bfloat16"
+    lines = format_task(TaskResult("a task", [NLL], lecture, ours, 5))
+    assert all(len(line) <= 100 for line in lines)
+    text = " ".join(" ".join(lines).split())  # as one line
+    assert "lecture loop (CPU, float32) vs seqlearn default (cuda, bfloat16): cross-device" in text
+    assert text.count("NLL: ") == 2 and text.count("[cross-device]") == 2
+    same = TaskResult("a task", [NLL], lecture, Run("seqlearn default", [4.0], {NLL.key: [1.9]}), 5)
+    text = "\n".join(format_task(same))
+    assert "same device and precision" in text and "[cross" not in text
+
+
+def test_cuda_settings_put_seqlearn_in_bfloat16_and_lectures_in_float32(tmp_path: Path) -> None:
+    settings = cuda_settings(tmp_path)
+    metrics = {"epoch_seconds": [1.0], "valid_nll": [2.0]}
+    ours = seqlearn_run("seqlearn default", metrics, [NLL], settings)
+    lecture = lecture_run("lecture", metrics, [NLL], settings)
+    assert (ours.device, ours.precision) == ("cuda", "bfloat16")
+    assert (lecture.device, lecture.precision) == ("cuda", "float32")
+    assert pairing(lecture, ours) == "cross-precision"
+    assert seqlearn_precision(cuda_settings(tmp_path, device="cpu")) == "float32"
+
+
+def test_run_example_passes_mixed_precision_to_seqlearns_side_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(script: Path, flags: list[str], log: Path, settings: Settings) -> float:
+        calls.append(flags)
+        folder = Path(flags[flags.index("--out") + 1])
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text('{"epoch_seconds": [1.0]}', encoding="utf-8")
+        return 1.0
+
+    monkeypatch.setattr(_report_runs, "run_script", fake_run)
+    settings = cuda_settings(tmp_path)
+    _report_runs.run_example("sentiment", [], tmp_path / "ours", settings)
+    _report_runs.run_example("sentiment", ["--lecture"], tmp_path / "lecture", settings)
+    assert "--mixed-precision" in calls[0] and "--mixed-precision" not in calls[1]
+    assert all(flags[flags.index("--device") + 1] == "cuda" for flags in calls)
+
+
+def test_generation_lecture_runs_on_the_cpu_on_the_reports_threads(
+    shared_data_dir: Path, tmp_path: Path
+) -> None:
+    threads = torch.get_num_threads()
+    settings = cuda_settings(tmp_path, data_dir=shared_data_dir, lecture_one_thread=True)
+    run = generation_lecture(settings)
+    assert (run.device, run.precision) == ("cpu", "float32")  # cross-device beside cuda
+    assert f"{threads} threads (as seqlearn's side)" in run.notes[0]
+    assert "on 1 thread" in run.notes[1] and "not compared" in run.notes[1]
+    assert torch.get_num_threads() == threads
 
 
 # ---------------------------------------------------------------------------- comparisons

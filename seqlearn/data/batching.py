@@ -6,6 +6,7 @@ Padded target positions hold :data:`IGNORE_INDEX`, so a loss such as
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,10 +141,33 @@ def pad_sequences(
     if len(sequences) == 0:
         raise ValueError("expected at least one sequence to pad, got an empty list")
     padding_value = check_int("padding_value", padding_value)
+    fast = _pad_int_lists(sequences, padding_value)
+    if fast is not None:
+        return fast
     device = next((seq.device for seq in sequences if isinstance(seq, Tensor)), None)
     rows = [_as_ids(seq, position, device) for position, seq in enumerate(sequences)]
     lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64, device=device)
     padded = pad_sequence(rows, batch_first=True, padding_value=padding_value)  # (B, T)
+    return padded, lengths
+
+
+def _pad_int_lists(
+    sequences: Sequence[TokenIds], padding_value: int
+) -> tuple[Tensor, Tensor] | None:
+    """:func:`pad_sequences` for lists (or tuples) of non-negative Python ints, the common
+    case, in a few tensor operations for the whole batch instead of several a row; ``None``
+    where any sequence is something else or holds a bad id, so that the per-row path
+    raises its error naming the position."""
+    if not all(type(seq) is list or type(seq) is tuple for seq in sequences):
+        return None
+    rows = cast(Sequence[Sequence[int]], sequences)
+    flat = list(itertools.chain.from_iterable(rows))
+    if not set(map(type, flat)) <= {int} or (flat and min(flat) < 0):  # bools are not ids
+        return None
+    lengths = torch.tensor([len(row) for row in rows], dtype=torch.int64)  # (B,)
+    steps = max(len(row) for row in rows)
+    padded = torch.full((len(rows), steps), padding_value, dtype=torch.int64)  # (B, T)
+    padded[torch.arange(steps) < lengths.unsqueeze(1)] = torch.tensor(flat, dtype=torch.int64)
     return padded, lengths
 
 
@@ -240,32 +264,33 @@ def collate_next_token(
     for name, special in (("eos_id", eos_id), ("bos_id", bos_id)):
         if (special is not None or name == "eos_id") and check_int(name, special) < 0:
             raise ValueError(f"{name} must be >= 0, got {special}")
-    inputs: list[Tensor] = []
-    targets: list[Tensor] = []
-    categories: list[int] = []
-    eos = torch.tensor([eos_id], dtype=torch.int64)
-    bos = None if bos_id is None else torch.tensor([bos_id], dtype=torch.int64)
-    for position, example in enumerate(examples):
-        ids, category = _pair(example, position)
-        row = _as_ids(ids, position).cpu()
-        if bos is None:
-            if row.numel() == 0:
-                raise ValueError(
-                    f"example at position {position} of the batch has no token ids; "
-                    "pass bos_id to train on empty sequences"
-                )
-            inputs.append(row)
-            targets.append(torch.cat([row[1:], eos]))
-        else:
-            inputs.append(torch.cat([bos, row]))
-            targets.append(torch.cat([row, eos]))
-        categories.append(_label(category, "category", position))
-    padded_inputs, lengths = pad_sequences(inputs, padding_value=pad_id)
-    padded_targets, _ = pad_sequences(targets, padding_value=IGNORE_INDEX)
+    pairs = [_pair(example, position) for position, example in enumerate(examples)]
+    ids, lengths = pad_sequences([ids for ids, _ in pairs], padding_value=pad_id)  # (B, T)
+    ids, lengths = ids.cpu(), lengths.cpu()
+    if bos_id is None:
+        empty = (lengths == 0).nonzero()
+        if len(empty):
+            raise ValueError(
+                f"example at position {int(empty[0])} of the batch has no token ids; "
+                "pass bos_id to train on empty sequences"
+            )
+    categories = [
+        _label(category, "category", position) for position, (_, category) in enumerate(pairs)
+    ]
+    # Row b: inputs [bos] + ids[:L], targets ids[:L] + [eos] (without bos: the inputs are
+    # ids[:L] and the targets ids[1:L] + [eos]); padding after, IGNORE_INDEX in targets.
+    if bos_id is not None:
+        ids = torch.cat((ids.new_full((ids.size(0), 1), bos_id), ids), dim=1)  # (B, T + 1)
+        lengths = lengths + 1
+    steps = torch.arange(ids.size(1))
+    last = (lengths - 1).unsqueeze(1)  # (B, 1): the step whose target is EOS
+    following = torch.cat((ids[:, 1:], ids.new_zeros(ids.size(0), 1)), dim=1)  # (B, T)
+    eos = torch.full_like(ids, eos_id)
+    targets = torch.where(steps < last, following, torch.where(steps == last, eos, IGNORE_INDEX))
     return NextTokenBatch(
-        inputs=padded_inputs,
+        inputs=ids,
         lengths=lengths,
-        targets=padded_targets,
+        targets=targets,
         categories=torch.tensor(categories, dtype=torch.int64),
     )
 
@@ -376,11 +401,11 @@ def collate_classification(
         raise ValueError("expected at least one example to collate, got an empty list")
     pad_id = check_int("pad_id", pad_id)
     pairs = [_pair(example, position) for position, example in enumerate(examples)]
-    rows = [_as_ids(ids, position).cpu() for position, (ids, _) in enumerate(pairs)]
-    for position, row in enumerate(rows):
-        if row.numel() == 0:
-            raise ValueError(f"example at position {position} of the batch has no token ids")
-    inputs, lengths = pad_sequences(rows, padding_value=pad_id)
+    inputs, lengths = pad_sequences([ids for ids, _ in pairs], padding_value=pad_id)
+    inputs, lengths = inputs.cpu(), lengths.cpu()
+    empty = (lengths == 0).nonzero()
+    if len(empty):
+        raise ValueError(f"example at position {int(empty[0])} of the batch has no token ids")
     checked = [_label(label, "label", position) for position, (_, label) in enumerate(pairs)]
     labels = torch.tensor(checked, dtype=torch.int64)
     return ClassificationBatch(inputs=inputs, lengths=lengths, labels=labels)

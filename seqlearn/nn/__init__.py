@@ -32,6 +32,7 @@ from seqlearn.nn.lengths import reverse_padded as reverse_padded
 from seqlearn.nn.lengths import valid_steps as valid_steps
 from seqlearn.nn.pooling import AttentionPooling as AttentionPooling
 from seqlearn.nn.pooling import Pooling as Pooling
+from seqlearn.nn.pooling import bidirectional_final as bidirectional_final
 from seqlearn.nn.pooling import last_valid as last_valid
 from seqlearn.nn.pooling import max_pool as max_pool
 from seqlearn.nn.pooling import mean_pool as mean_pool
@@ -81,6 +82,7 @@ __all__ = [
     "StackedCell",
     "StackedLayers",
     "StateSizes",
+    "bidirectional_final",
     "concatenate",
     "coverage",
     "evaluating",

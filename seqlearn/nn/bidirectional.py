@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeGuard, TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -175,9 +175,7 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
             True
         """
         forward, backward = self.forward_layer, self.backward_layer
-        if not (
-            isinstance(forward, FusedSequenceLayer) and isinstance(backward, FusedSequenceLayer)
-        ):
+        if not (_is_fused_layer(forward) and _is_fused_layer(backward)):
             return None
         if forward.reverse or not backward.reverse:
             return None
@@ -194,6 +192,24 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
             and len(layers[0].weights) == len(layers[1].weights)
         )
         return layers if same else None
+
+    def final_output(self, state: tuple[ForwardStateT, BackwardStateT]) -> Tensor:
+        """Both directions' outputs that go with their final states, merged as the outputs
+        are: with the default merge, the forward output at each row's last valid step
+        beside the backward output at step 0 (what :func:`~seqlearn.nn.bidirectional_final`
+        reads from the outputs, and torch's ``h_n`` of a bidirectional GRU).
+
+        Args:
+            state: The pair of final states that :meth:`forward` returns.
+
+        Returns:
+            ``(B, O)``.
+        """
+        forward = cast(Any, self.forward_layer).final_output(state[0])  # (B, O_f)
+        backward = cast(Any, self.backward_layer).final_output(state[1])  # (B, O_b)
+        if self.merge_fn is concatenate:
+            return torch.cat((forward, backward), dim=1)
+        return self.merge_fn(forward.unsqueeze(1), backward.unsqueeze(1)).squeeze(1)
 
     @override
     def forward(
@@ -226,7 +242,7 @@ class Bidirectional(nn.Module, Generic[ForwardStateT, BackwardStateT]):
         batch_size, steps = x.shape[:2]
         if checking() and initial_state is not None:  # the layers run trusted below
             for layer, state in zip((self.forward_layer, self.backward_layer), initial_state):
-                if isinstance(layer, FusedSequenceLayer):
+                if _is_fused_layer(layer):
                     expected = layer.initial_state(batch_size, device=x.device, dtype=x.dtype)
                     check_state("initial_state", state, expected)
         if lengths is not None:
@@ -316,3 +332,16 @@ def _layer(part: object, *, fused: bool, reverse: bool) -> SequenceLayer:
         f"expected a seqlearn Cell or a sequence layer for each direction, got "
         f"{type(part).__name__}"
     )
+
+
+_FUSED_LAYER_TYPES: dict[type, bool] = {}
+
+
+def _is_fused_layer(layer: object) -> TypeGuard[FusedSequenceLayer]:
+    """``isinstance(layer, FusedSequenceLayer)``, remembered per class: a protocol check
+    looks up every member and would cost more than a small layer's forward."""
+    kind = type(layer)
+    known = _FUSED_LAYER_TYPES.get(kind)
+    if known is None:
+        known = _FUSED_LAYER_TYPES[kind] = isinstance(layer, FusedSequenceLayer)
+    return known

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -53,7 +53,13 @@ class SequenceClassifier(nn.Module):
             training mode.
         readout: What is pooled at each step, see :data:`~seqlearn.nn.Readout`.
         pooling: ``(features (B, T, F), lengths (B,)) -> (B, P)``; a module's parameters are
-            trained with the model.
+            trained with the model. ``"final_state"`` reads the encoder's final state
+            instead (``encoder.final_output(state)``: for a
+            :class:`~seqlearn.nn.Bidirectional` both directions' final states, as torch's
+            ``h_n`` and Keras's ``Bidirectional(GRU(...))`` give them), the same numbers as
+            :func:`~seqlearn.nn.last_valid` (one direction) or
+            :func:`~seqlearn.nn.bidirectional_final` pooling but faster to train, since no
+            gradient flows back through the outputs at every step.
         dropout: Probability of zeroing an element of the pooled vector, in training mode.
         hidden_size: Size ``P`` of the pooled vector; defaults to the encoder's output size
             (plus ``E`` with ``readout="input_and_previous_output"``) for a
@@ -93,7 +99,7 @@ class SequenceClassifier(nn.Module):
         embedding: nn.Embedding | None = None,
         embedding_dropout: float = 0.0,
         readout: Readout = "output",
-        pooling: Pooling | nn.Module = last_valid,
+        pooling: Pooling | nn.Module | Literal["final_state"] = last_valid,
         dropout: float = 0.0,
         hidden_size: int | None = None,
         generator: torch.Generator | None = None,
@@ -152,9 +158,17 @@ class SequenceClassifier(nn.Module):
         if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
             raise ValueError(f"hidden_size must be a positive int, got {hidden_size!r}")
         self.hidden_size = hidden_size
-        if not callable(pooling):
+        if pooling == "final_state":
+            if not callable(getattr(encoder, "final_output", None)) or readout != "output":
+                raise ValueError(
+                    "pooling='final_state' needs readout='output' and an encoder with "
+                    "final_output(state) (Recurrent, Bidirectional, StackedLayers), got "
+                    f"readout={readout!r} and encoder {type(encoder).__name__}"
+                )
+        elif not callable(pooling):
             raise TypeError(
-                f"pooling must be a callable (outputs, lengths) -> (B, P), got {pooling!r}"
+                "pooling must be a callable (outputs, lengths) -> (B, P) or 'final_state', "
+                f"got {pooling!r}"
             )
         self.encoder = encoder
         self.pooling = pooling
@@ -197,14 +211,18 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"expected inputs of shape (B, T), got {shape}")
         lengths = check_lengths(lengths, inputs.size(0), inputs.size(1)).to(inputs.device)
         valid = valid_steps(lengths, inputs.size(1))  # (B, T)
-        if checking():
-            check_ids("inputs", inputs[valid], self.vocab_size)
         inputs = torch.where(valid, inputs, 0)  # padding ids may be anything
+        if checking():
+            check_ids("inputs", inputs, self.vocab_size)
         x = encode_ids(self.token_embedding, inputs, self.vocab_size, self.head.weight.dtype)
         if self.training and self.embedding_dropout > 0:
             x = nn.functional.dropout(x, self.embedding_dropout, training=True)  # (B, T, E)
         with trusted():  # checked once, here: the parts below do not check again
-            outputs, _ = cast(tuple[Tensor, Any], self.encoder(x, lengths))  # (B, T, O)
+            outputs, state = cast(tuple[Tensor, Any], self.encoder(x, lengths))  # (B, T, O)
+            if self.pooling == "final_state":  # the outputs go unused: no gradient through them
+                pooled = cast(Tensor, cast(Any, self.encoder).final_output(state))
+                pooled = nn.functional.dropout(pooled, self.dropout, self.training)
+                return cast(Tensor, self.head(pooled))  # (B, C)
             if self.readout == "input_and_previous_output":
                 previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
                 outputs = torch.cat((x, previous), dim=-1)  # (B, T, E + O)

@@ -78,6 +78,17 @@ class StackedLayers(nn.Module):
         self.input_size = layers[0].input_size
         self.output_size = layers[-1].output_size
 
+    def final_output(self, state: tuple[Any, ...]) -> Tensor:
+        """The top layer's output that goes with its final state, ``(B, O)``.
+
+        Args:
+            state: The per-layer final states that :meth:`forward` returns.
+
+        Returns:
+            ``(B, O)``.
+        """
+        return cast(Tensor, cast(Any, self.layers[-1]).final_output(state[-1]))
+
     @override
     def forward(
         self,

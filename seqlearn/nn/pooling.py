@@ -18,7 +18,14 @@ from seqlearn.nn.cells.base import uniform_init_
 from seqlearn.nn.lengths import check_lengths, valid_steps
 from seqlearn.nn.registry import register
 
-__all__ = ["AttentionPooling", "Pooling", "last_valid", "max_pool", "mean_pool"]
+__all__ = [
+    "AttentionPooling",
+    "Pooling",
+    "bidirectional_final",
+    "last_valid",
+    "max_pool",
+    "mean_pool",
+]
 
 Pooling = Callable[[Tensor, Tensor], Tensor]
 """Any ``(outputs (B, T, H), lengths (B,)) -> (B, P)``: :func:`last_valid`, :func:`mean_pool`,
@@ -75,13 +82,80 @@ def last_valid(outputs: Tensor, lengths: Tensor) -> Tensor:
         tensor([[2., 3.],
                 [0., 0.]])
     """
-    mask, outputs = _valid_steps(outputs, lengths)
-    lengths = mask.sum(dim=1)  # (B,), int64 on the outputs' device
+    outputs, lengths = _checked(outputs, lengths)
+    return _at_last_step(outputs, lengths)
+
+
+@register("seqlearn.nn.bidirectional_final")
+def bidirectional_final(outputs: Tensor, lengths: Tensor) -> Tensor:
+    """Both directions' final states, from a :class:`~seqlearn.nn.Bidirectional` encoder
+    whose outputs are the two directions side by side (its default merge).
+
+    The first half of the features is the forward direction's output at each sequence's
+    last valid step (its state after reading the whole sequence); the second half is the
+    backward direction's output at step 0 (its state after reading the whole sequence from
+    the end). Their concatenation is what ``torch.nn.GRU(bidirectional=True)`` returns as
+    ``h_n`` and what Keras's ``Bidirectional(GRU(...))`` gives: with
+    :func:`last_valid` instead, the backward half would have read only the last token.
+
+    Args:
+        outputs: Outputs at every step, forward features first.
+        lengths: Valid length of each sequence.
+
+    Returns:
+        ``[outputs[b, lengths[b] - 1, :H/2]; outputs[b, 0, H/2:]]`` for each row ``b``;
+        zeros where ``lengths[b] == 0``.
+
+    Raises:
+        ValueError: If ``outputs`` is not 3-D with an even feature size, or ``lengths``
+            does not fit it.
+        TypeError: If ``outputs`` is not floating point or ``lengths`` not integer.
+
+    Shape:
+        - ``outputs``: ``(B, T, H)``; ``lengths``: ``(B,)`` with values in ``[0, T]``.
+        - result: ``(B, H)``.
+
+    Example:
+        >>> outputs = torch.arange(12.0).view(2, 3, 2)  # forward 1 feature, backward 1
+        >>> bidirectional_final(outputs, torch.tensor([2, 0]))
+        tensor([[2., 1.],
+                [0., 0.]])
+    """
+    outputs, lengths = _checked(outputs, lengths)
+    if outputs.size(2) % 2:
+        raise ValueError(
+            f"expected outputs with an even feature size (two directions side by side), "
+            f"got {outputs.size(2)}"
+        )
+    half = outputs.size(2) // 2
+    forward = _at_last_step(outputs[:, :, :half], lengths)  # (B, H/2)
+    if outputs.size(1) == 0:
+        return torch.cat((forward, forward), dim=1)
+    backward = torch.where((lengths > 0).unsqueeze(1), outputs[:, 0, half:], 0.0)  # (B, H/2)
+    return torch.cat((forward, backward), dim=1)
+
+
+def _checked(outputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """Check the inputs; return them with the lengths on the outputs' device, clamped to
+    ``[0, T]`` (inside a checked forward they already are)."""
+    if not isinstance(outputs, Tensor) or outputs.dim() != 3:
+        shape = tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__
+        raise ValueError(f"expected outputs of shape (B, T, H), got {shape}")
+    if not outputs.is_floating_point():
+        raise TypeError(f"expected floating point outputs, got dtype {outputs.dtype}")
+    batch_size, steps = outputs.shape[:2]
+    lengths = check_lengths(lengths, batch_size, steps).to(outputs.device)
+    return outputs, lengths.clamp(0, steps)
+
+
+def _at_last_step(outputs: Tensor, lengths: Tensor) -> Tensor:
+    """``outputs[b, lengths[b] - 1]`` (zeros for zero lengths) with one gather: the one
+    step it reads is valid, so nothing past the ends needs masking."""
     if outputs.size(1) == 0:
         return outputs.new_zeros(outputs.size(0), outputs.size(2))
     index = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, outputs.size(2))
     last = outputs.gather(1, index).squeeze(1)  # (B, H)
-    return last * (lengths > 0).unsqueeze(1).to(last.dtype)
+    return torch.where((lengths > 0).unsqueeze(1), last, 0.0)  # padding may hold NaN
 
 
 @register("seqlearn.nn.mean_pool")

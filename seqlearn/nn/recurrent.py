@@ -114,6 +114,26 @@ class Recurrent(nn.Module, Generic[StateT]):
         """
         return self.fused_layers() is not None
 
+    def final_output(self, state: StateT) -> Tensor:
+        """The output that goes with a final state: each row's output at the last step the
+        layer ran (its last valid step; step 0 when ``reverse``), read from the state
+        (:meth:`Cell.final_output <seqlearn.nn.Cell.final_output>`).
+
+        Args:
+            state: A final state, as :meth:`forward` returns it.
+
+        Returns:
+            ``(B, O)``.
+
+        Example:
+            >>> from seqlearn.nn import LSTMCell
+            >>> layer = Recurrent(LSTMCell(3, 4))
+            >>> outputs, state = layer(torch.randn(2, 5, 3), torch.tensor([5, 2]))
+            >>> torch.equal(layer.final_output(state)[1], outputs[1, 1])
+            True
+        """
+        return self.cell.final_output(state)
+
     def initial_state(
         self,
         batch_size: int,

@@ -236,6 +236,7 @@ class Trainer(Generic[ModelT, BatchT]):
         if self.device is not None:
             model.to(self.device)
         self.model = model
+        self._trained_parameters = list(model.parameters())
         self.optimizer = optimizer
         self.objective = objective
         self.callbacks = list(callbacks)
@@ -408,6 +409,7 @@ class Trainer(Generic[ModelT, BatchT]):
 
     def _train_epoch(self, batches: Iterable[BatchT], epoch: int) -> _EpochRun:
         self.model.train()
+        self._trained_parameters = list(self.model.parameters())  # once an epoch, not each step
         tally, pending, pending_items, skipped, cancelled = _Tally(), 0, 0, 0, False
         start = time.perf_counter()
         bar = self._bar(batches, f"epoch {epoch}")
@@ -463,11 +465,11 @@ class Trainer(Generic[ModelT, BatchT]):
             return 0
         # DDP averages gradients over processes; undo that so they follow the global mean.
         scale = distributed.world_size() / items_everywhere
-        parameters = [p for p in self.model.parameters() if p.grad is not None]
+        parameters = [p for p in self._trained_parameters if p.grad is not None]
         for parameter in parameters:
             cast(torch.Tensor, parameter.grad).mul_(scale)
         # The one read of the gradients on the host: the guard checks it, hooks receive it.
-        norm = float(nn.utils.clip_grad_norm_(parameters, math.inf)) if parameters else 0.0
+        norm = _largest_gradient(parameters) if parameters else 0.0
         try:
             self._emit(lambda callback: callback.on_before_step(self, norm))
         except CancelStep:
@@ -767,3 +769,14 @@ def _describe(record: EpochRecord) -> str:
     if record.skipped_steps:
         parts.append(f"{record.skipped_steps} steps skipped")
     return ", ".join(parts)
+
+
+def _largest_gradient(parameters: list[nn.Parameter]) -> float:
+    """The gradients' infinity norm (the largest magnitude), read once on the host; not
+    finite if any gradient is not. ``clip_grad_norm_`` with an infinite bound gives the
+    same number but then multiplies every gradient by one."""
+    grads = [cast(torch.Tensor, parameter.grad) for parameter in parameters]
+    total_norm = getattr(nn.utils, "get_total_norm", None)  # torch >= 2.6
+    if total_norm is None:
+        return float(nn.utils.clip_grad_norm_(parameters, math.inf))
+    return float(total_norm(grads, math.inf))

@@ -153,6 +153,34 @@ class Cell(nn.Module, ABC, Generic[StateT]):
         """
         return self.forward(x, state)
 
+    def final_output(self, state: StateT) -> Tensor:
+        """The output ``y_t`` that goes with a state ``s_t``: what the step that made the
+        state put out. The default serves cells whose state is their output (one tensor);
+        a cell with another state overrides it (an LSTM gives ``state.h``).
+
+        Args:
+            state: A state of this cell, ``(B, ...)``.
+
+        Returns:
+            ``(B, O)``.
+
+        Raises:
+            TypeError: If the state is not one tensor and the cell does not override this.
+
+        Example:
+            >>> from seqlearn.nn import GRUCell
+            >>> cell = GRUCell(3, 4)
+            >>> y, h = cell(torch.zeros(2, 3), cell.initial_state(2))
+            >>> bool((cell.final_output(h) == y).all())
+            True
+        """
+        if not isinstance(state, Tensor):
+            raise TypeError(
+                f"{type(self).__name__} has a {type(state).__name__} state; override "
+                "final_output to say which output goes with it"
+            )
+        return state
+
     def state_sizes(self) -> StateSizes:
         """The structure of the state and each tensor's feature size (see :data:`StateSizes`).
 

@@ -117,6 +117,11 @@ class LearnedInitialState(Cell[StateT]):
         return self.cell.fused_layers()
 
     @override
+    def final_output(self, state: StateT) -> Tensor:
+        """The wrapped cell's."""
+        return self.cell.final_output(state)
+
+    @override
     def state_sizes(self) -> StateSizes:
         """The wrapped cell's state sizes."""
         return self.cell.state_sizes()

@@ -133,6 +133,11 @@ class LayerNormLSTMCell(Cell[LSTMState]):
         return h, LSTMState(h, c)
 
     @override
+    def final_output(self, state: LSTMState) -> Tensor:
+        """``state.h``, the output."""
+        return state.h
+
+    @override
     def state_sizes(self) -> LSTMState:
         """``LSTMState(h=H, c=H)``."""
         return LSTMState(self.hidden_size, self.hidden_size)  # type: ignore[arg-type]

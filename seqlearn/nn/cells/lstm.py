@@ -135,6 +135,11 @@ class LSTMCell(GatedCell[LSTMState]):
         return h, LSTMState(h, c)
 
     @override
+    def final_output(self, state: LSTMState) -> Tensor:
+        """``state.h``, the output."""
+        return state.h
+
+    @override
     def state_sizes(self) -> LSTMState:
         """``LSTMState(h=O, c=H)``: ``h`` has the output's size (``P`` with a projection)."""
         return LSTMState(self.output_size, self.hidden_size)  # type: ignore[arg-type]

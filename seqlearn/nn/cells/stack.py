@@ -192,6 +192,14 @@ class StackedCell(Cell[StackState]):
         )
 
     @override
+    def final_output(self, state: StackState) -> Tensor:
+        """The top cell's output (a residual stack adds the input to it, so the state does
+        not hold its output: it raises ``TypeError``)."""
+        if self.residual:
+            raise TypeError("a residual StackedCell's state does not hold its output")
+        return self.layers[-1].final_output(state[-1])
+
+    @override
     def state_sizes(self) -> tuple[Any, ...]:
         """One state per cell, bottom first."""
         return tuple(cell.state_sizes() for cell in self.layers)
