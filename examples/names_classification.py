@@ -23,6 +23,10 @@ After training, ``python examples/names_classification.py predict --out DIR NAME
 ...]`` loads the folder with ``seqlearn.load`` and prints the three likeliest categories
 of each name. The training script also runs under ``torchrun
 --nproc_per_node=N``.
+
+Every epoch is checkpointed atomically into ``--out/checkpoint.pt`` (kept after the run);
+``--resume`` continues an interrupted run from it, with the same flags, to the weights an
+uninterrupted run reaches.
 """
 
 from __future__ import annotations
@@ -61,10 +65,14 @@ from seqlearn.nn import (
 )
 from seqlearn.tokenize import CharTokenizer
 from seqlearn.train import (
+    Callback,
     LearningRateScheduler,
+    ModelCheckpoint,
+    RunSettings,
     Trainer,
     classification_loss,
     find_divergent_lr,
+    load_resumable,
     resolve_device,
 )
 from seqlearn.train import distributed as processes
@@ -75,6 +83,18 @@ PREDICT_USAGE = (
     "after training, print each name's three likeliest categories with:\n"
     "  python examples/names_classification.py predict --out DIR NAME [NAME ...]"
 )
+
+
+CHECKPOINT = "checkpoint.pt"  # in --out, rewritten atomically after every epoch
+# flags that may change on --resume: where and how to run, and what is printed
+UNCHECKED = {
+    "out",
+    "resume",
+    "no_progress",
+    "device",
+    "data_dir",
+    "download",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -157,6 +177,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--out", type=Path, default=Path("runs/names_classification"), help="output folder"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint.pt (written after every epoch) "
+        "with the same flags, to the weights an uninterrupted run reaches",
     )
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
@@ -301,6 +327,29 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def run_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The flags that decide what a run trains, as strings: a resumed run must repeat them."""
+    return {key: str(value) for key, value in vars(args).items() if key not in UNCHECKED}
+
+
+def resumed_state(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, Any] | None:
+    """With ``--resume``, the run state in ``--out/checkpoint.pt`` (written with the same
+    settings, or the run stops with one line); ``None`` without ``--resume``."""
+    if not args.resume:
+        return None
+    try:
+        return load_resumable(args.out / CHECKPOINT, settings)
+    except ValueError as error:
+        fail(f"--resume: {error}")
+
+
+def searched_lr(resumed: dict[str, Any] | None) -> float | None:
+    """The divergent learning rate that the resumed run searched for (``--lecture`` without
+    ``--lr``), so a resumed run does not search again; ``None`` when there is none."""
+    value = None if resumed is None else RunSettings.values_in(resumed).get("divergent_lr")
+    return None if value is None else float(value)
+
+
 def loader(
     examples: Examples, batch_size: int, *, shuffle: bool, shard: bool = True
 ) -> DataLoader[tuple[list[int], int]]:
@@ -396,6 +445,8 @@ def plot_confusion(counts: torch.Tensor, categories: list[str], path: Path) -> b
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train, evaluate and save; returns the metrics written to metrics.json."""
     args = parse_args(argv)
+    settings = run_settings(args)
+    resumed = resumed_state(args, settings)
     start_processes()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)  # the example owns its process; the library never does this
@@ -419,10 +470,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"torch threads {torch.get_num_threads()}, processes {processes.world_size()}"
     )
     metrics: dict[str, Any] = {}
-    callbacks = []
+    run = RunSettings(settings)
+    callbacks: list[Callback] = [run]
     if args.lecture:
         if args.lr is None:
-            metrics["divergent_lr"] = lecture_lr(model, train, args)
+            run.values["divergent_lr"] = searched_lr(resumed) or lecture_lr(model, train, args)
+            metrics["divergent_lr"] = run.values["divergent_lr"]
             args.lr = metrics["divergent_lr"] / 4
         say(f"training the lecture's model with SGD at lr {args.lr:.4g}")
         optimizer: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
@@ -439,6 +492,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         callbacks.append(LearningRateScheduler(schedule, "step"))
         clip = args.clip_grad_norm
+    callbacks.append(ModelCheckpoint(args.out / CHECKPOINT))
     trainer = Trainer(
         model,
         optimizer,
@@ -450,7 +504,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         device=args.device,
         mixed_precision=args.mixed_precision,
     )
-    history = trainer.fit(train, epochs=args.epochs, valid_batches=valid)  # logs each epoch
+    resume_from = None if resumed is None else args.out / CHECKPOINT
+    history = trainer.fit(  # logs each epoch, and checkpoints it
+        train, epochs=args.epochs, valid_batches=valid, resume_from=resume_from
+    )
     metrics.update(
         train_accuracy=history.accuracy("train"),
         valid_accuracy=history.accuracy("valid"),

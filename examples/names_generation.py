@@ -23,6 +23,10 @@ Your own data works with no code change: a folder of ``<category>.txt`` files th
 data) learns the alphabet from the training texts, so names in any script keep their
 letters. Data that cannot train stops the run at once with a one-line message.
 
+Every epoch is checkpointed atomically into ``--out/checkpoint.pt`` (kept after the run);
+``--resume`` continues an interrupted run from it, with the same flags, to the weights an
+uninterrupted run reaches.
+
 Run ``python examples/names_generation.py --help`` for the flags. The same script trains
 in several processes under ``torchrun --nproc_per_node=N examples/names_generation.py``.
 """
@@ -56,7 +60,16 @@ from seqlearn.data import (
 from seqlearn.decode import LogitsProcessor, Temperature, TopK, TopP
 from seqlearn.nn import Cell, ConditionalLM, ElmanCell, GRUCell, LSTMCell, StackedCell
 from seqlearn.tokenize import CharTokenizer
-from seqlearn.train import LearningRateScheduler, Trainer, next_token_loss, resolve_device
+from seqlearn.train import (
+    Callback,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    RunSettings,
+    Trainer,
+    load_resumable,
+    next_token_loss,
+    resolve_device,
+)
 from seqlearn.train import distributed as processes
 
 CELLS = {"elman": ElmanCell, "gru": GRUCell, "lstm": LSTMCell}
@@ -69,6 +82,25 @@ GENERATE_USAGE = (
     "after training, print names for given languages and start letters with:\n"
     "  python examples/names_generation.py generate --out DIR [LANGUAGE ...] [--start K M S]"
 )
+
+
+CHECKPOINT = "checkpoint.pt"  # in --out, rewritten atomically after every epoch
+# flags that may change on --resume: where and how to run, and what is printed
+UNCHECKED = {
+    "out",
+    "resume",
+    "no_progress",
+    "device",
+    "data_dir",
+    "download",
+    "strategy",
+    "temperature",
+    "top_k",
+    "top_p",
+    "beam_width",
+    "num_samples",
+    "start",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -123,6 +155,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--out", type=Path, default=Path("runs/names_generation"), help="output folder"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint.pt (written after every epoch) "
+        "with the same flags, to the weights an uninterrupted run reaches",
     )
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
@@ -340,6 +378,22 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def run_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The flags that decide what a run trains, as strings: a resumed run must repeat them."""
+    return {key: str(value) for key, value in vars(args).items() if key not in UNCHECKED}
+
+
+def resumed_state(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, Any] | None:
+    """With ``--resume``, the run state in ``--out/checkpoint.pt`` (written with the same
+    settings, or the run stops with one line); ``None`` without ``--resume``."""
+    if not args.resume:
+        return None
+    try:
+        return load_resumable(args.out / CHECKPOINT, settings)
+    except ValueError as error:
+        fail(f"--resume: {error}")
+
+
 def loader(
     examples: list[tuple[list[int], int]],
     batch_size: int,
@@ -428,6 +482,8 @@ def describe(strategy: str, args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train, evaluate, sample and save; returns the metrics written to metrics.json."""
     args = parse_args(argv)
+    settings = run_settings(args)
+    resumed = resumed_state(args, settings)
     start_processes()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)  # the example owns its process; the library never does this
@@ -449,7 +505,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     valid = loader(valid_examples, 512, collate, shuffle=False)
     model = build_model(args, len(tokenizer), len(names.categories))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    callbacks = []
+    callbacks: list[Callback] = [RunSettings(settings)]
     if args.lr_schedule == "one-cycle":
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
@@ -458,6 +514,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             pct_start=0.25,
         )
         callbacks.append(LearningRateScheduler(schedule, "step"))
+    callbacks.append(ModelCheckpoint(args.out / CHECKPOINT))
     trainer = Trainer(
         model,
         optimizer,
@@ -475,7 +532,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"alphabet {args.alphabet} ({len(tokenizer)} ids); torch threads "
         f"{torch.get_num_threads()}, processes {processes.world_size()}"
     )
-    history = trainer.fit(train, epochs=args.epochs, valid_batches=valid)  # logs each epoch
+    resume_from = None if resumed is None else args.out / CHECKPOINT
+    history = trainer.fit(  # logs each epoch, and checkpoints it
+        train, epochs=args.epochs, valid_batches=valid, resume_from=resume_from
+    )
     say(
         f"held-out NLL after {args.epochs} epochs: {history.valid_loss[-1]:.4f} nats per "
         f"character; {history.total_seconds:.1f} s of training"

@@ -29,6 +29,10 @@ at once with a one-line message.
 quarter of the divergent learning rate found by the trainer's finder. The default trains
 a bidirectional GRU over fine-tuned GloVe vectors, max-pooled over the words, with AdamW
 under a one-cycle schedule.
+
+Every epoch is checkpointed atomically into ``--out/checkpoint.pt`` (kept after the run);
+``--resume`` continues an interrupted run from it, with the same flags, to the weights an
+uninterrupted run reaches.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -78,14 +82,29 @@ from seqlearn.train import (
     EpochRecord,
     LearningRateScheduler,
     Metrics,
+    ModelCheckpoint,
+    RunSettings,
     Trainer,
     classification_loss,
     find_divergent_lr,
+    load_resumable,
     resolve_device,
 )
 
 Examples = list[tuple[list[int], int]]
 NEUTRAL = 2  # the label given to phrases with no words (Kaggle's test file has a few)
+
+
+CHECKPOINT = "checkpoint.pt"  # in --out, rewritten atomically after every epoch
+# flags that may change on --resume: where and how to run, and what is printed
+UNCHECKED = {
+    "out",
+    "resume",
+    "no_progress",
+    "device",
+    "data_dir",
+    "submission",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -207,6 +226,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/sentiment"), help="output folder")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint.pt (written after every epoch) "
+        "with the same flags, to the weights an uninterrupted run reaches",
+    )
+    parser.add_argument(
         "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps"
     )
     parser.add_argument(
@@ -303,6 +328,29 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def run_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The flags that decide what a run trains, as strings: a resumed run must repeat them."""
+    return {key: str(value) for key, value in vars(args).items() if key not in UNCHECKED}
+
+
+def resumed_state(args: argparse.Namespace, settings: dict[str, str]) -> dict[str, Any] | None:
+    """With ``--resume``, the run state in ``--out/checkpoint.pt`` (written with the same
+    settings, or the run stops with one line); ``None`` without ``--resume``."""
+    if not args.resume:
+        return None
+    try:
+        return load_resumable(args.out / CHECKPOINT, settings)
+    except ValueError as error:
+        fail(f"--resume: {error}")
+
+
+def searched_lr(resumed: dict[str, Any] | None) -> float | None:
+    """The divergent learning rate that the resumed run searched for (``--lecture`` without
+    ``--lr``), so a resumed run does not search again; ``None`` when there is none."""
+    value = None if resumed is None else RunSettings.values_in(resumed).get("divergent_lr")
+    return None if value is None else float(value)
+
+
 def load_vectors(source: str, vocabulary: set[str]) -> GloVe:
     """GloVe from the package, or from a Stanford text file (only the rows needed)."""
     if source == "package":
@@ -392,6 +440,12 @@ class ScoreEachEpoch(Callback):
     def accuracy(self, name: str) -> list[float | None]:
         return [metrics.accuracy for metrics in self.scores[name]]
 
+    def state_dict(self) -> dict[str, Any]:
+        return {name: [list(metrics) for metrics in kept] for name, kept in self.scores.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.scores = {name: [Metrics(*metrics) for metrics in state[name]] for name in self.sets}
+
     def loss(self, name: str) -> list[float]:
         return [metrics.loss for metrics in self.scores[name]]
 
@@ -459,6 +513,8 @@ def plot_curves(metrics: dict[str, Any], path: Path) -> bool:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train, evaluate and save; returns the metrics written to metrics.json."""
     args = parse_args(argv)
+    settings = run_settings(args)
+    resumed = resumed_state(args, settings)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.manual_seed(args.seed)  # the example owns its process; the library never does this
     try:  # data that cannot train stops here, before any training
@@ -504,11 +560,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{torch.get_num_threads()}"
     )
     metrics: dict[str, Any] = {}
-    callbacks: list[Callback] = []
+    run = RunSettings(settings)
+    callbacks: list[Callback] = [run]
     trainable = [p for p in model.parameters() if p.requires_grad]
     if lecture:
         if args.lr is None:
-            metrics["divergent_lr"] = lecture_lr(model, train, args)
+            run.values["divergent_lr"] = searched_lr(resumed) or lecture_lr(model, train, args)
+            metrics["divergent_lr"] = run.values["divergent_lr"]
             args.lr = metrics["divergent_lr"] / 4
         print(f"training the lecture's model with SGD at lr {args.lr:.4g}")
         optimizer: torch.optim.Optimizer = torch.optim.SGD(trainable, lr=args.lr)
@@ -528,14 +586,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model,
         optimizer,
         classification_loss,
-        callbacks=[*callbacks, scores],
+        callbacks=[*callbacks, scores, ModelCheckpoint(args.out / CHECKPOINT)],
         clip_grad_norm=clip,
         progress=not args.no_progress,
         seed=args.seed,
         device=args.device,
         mixed_precision=args.mixed_precision,
     )
-    history = trainer.fit(train, epochs=args.epochs, valid_batches=valid)  # logs each epoch
+    resume_from = None if resumed is None else args.out / CHECKPOINT
+    history = trainer.fit(  # logs each epoch, and checkpoints it
+        train, epochs=args.epochs, valid_batches=valid, resume_from=resume_from
+    )
     metrics.update(
         train_loss=history.train_loss,
         valid_loss=history.valid_loss,

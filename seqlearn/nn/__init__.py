@@ -18,12 +18,16 @@ from seqlearn.nn.cells import LSTMState as LSTMState
 from seqlearn.nn.cells import ProjectsInputs as ProjectsInputs
 from seqlearn.nn.cells import StackedCell as StackedCell
 from seqlearn.nn.cells import StateSizes as StateSizes
+from seqlearn.nn.cells import WeightDrop as WeightDrop
 from seqlearn.nn.classifier import SequenceClassifier as SequenceClassifier
 from seqlearn.nn.classifier import lecture_classifier as lecture_classifier
 from seqlearn.nn.conditional_lm import ConditionalLM as ConditionalLM
 from seqlearn.nn.conditional_lm import ConditionalLMState as ConditionalLMState
 from seqlearn.nn.conditional_lm import Readout as Readout
 from seqlearn.nn.conditional_lm import lecture_generator as lecture_generator
+from seqlearn.nn.dropout import LockedDropout as LockedDropout
+from seqlearn.nn.dropout import locked_dropout as locked_dropout
+from seqlearn.nn.dropout import word_dropout as word_dropout
 from seqlearn.nn.evaluating import evaluating as evaluating
 from seqlearn.nn.layer import FusedSequenceLayer as FusedSequenceLayer
 from seqlearn.nn.layer import SequenceLayer as SequenceLayer
@@ -71,6 +75,7 @@ __all__ = [
     "LayerNormLSTMCell",
     "LearnedInitialState",
     "LinearRecurrentCell",
+    "LockedDropout",
     "OOVInit",
     "PartError",
     "Pooling",
@@ -82,6 +87,7 @@ __all__ = [
     "StackedCell",
     "StackedLayers",
     "StateSizes",
+    "WeightDrop",
     "bidirectional_final",
     "concatenate",
     "coverage",
@@ -90,6 +96,7 @@ __all__ = [
     "last_valid",
     "lecture_classifier",
     "lecture_generator",
+    "locked_dropout",
     "map_state",
     "max_pool",
     "mean_pool",
@@ -102,4 +109,5 @@ __all__ = [
     "state_leaves",
     "valid_steps",
     "where_rows",
+    "word_dropout",
 ]

@@ -13,6 +13,7 @@ from seqlearn.nn._inputs import allocated, check_ids, encode_ids, optional_embed
 from seqlearn.nn.cells.base import uniform_init_
 from seqlearn.nn.cells.elman import LinearRecurrentCell
 from seqlearn.nn.conditional_lm import Readout
+from seqlearn.nn.dropout import word_dropout
 from seqlearn.nn.layer import SequenceLayer
 from seqlearn.nn.lengths import check_lengths, valid_steps
 from seqlearn.nn.pooling import Pooling, last_valid
@@ -51,6 +52,9 @@ class SequenceClassifier(nn.Module):
             ``weight.requires_grad``.
         embedding_dropout: Probability of zeroing an element of the token vectors, in
             training mode.
+        word_dropout: Probability of dropping a whole token type (a row of the token
+            embedding) in training mode, AWD-LSTM's embedding dropout
+            (:func:`~seqlearn.nn.word_dropout`); needs a learned or given embedding.
         readout: What is pooled at each step, see :data:`~seqlearn.nn.Readout`.
         pooling: ``(features (B, T, F), lengths (B,)) -> (B, P)``; a module's parameters are
             trained with the model. ``"final_state"`` reads the encoder's final state
@@ -71,6 +75,7 @@ class SequenceClassifier(nn.Module):
     Raises:
         ValueError: If a size is not positive, a dropout is outside ``[0, 1)``,
             ``embedding`` has not ``V`` rows or comes with ``embedding_dim``,
+            ``word_dropout`` comes without an embedding,
             ``readout`` is unknown, the encoder's ``input_size`` is not ``E``, or
             ``hidden_size`` is missing for an encoder that is not a ``Recurrent``.
         TypeError: If ``embedding_dim`` is not an int or ``pooling`` is not callable.
@@ -98,6 +103,7 @@ class SequenceClassifier(nn.Module):
         embedding_dim: int | None = None,
         embedding: nn.Embedding | None = None,
         embedding_dropout: float = 0.0,
+        word_dropout: float = 0.0,
         readout: Readout = "output",
         pooling: Pooling | nn.Module | Literal["final_state"] = last_valid,
         dropout: float = 0.0,
@@ -112,7 +118,8 @@ class SequenceClassifier(nn.Module):
             raise ValueError(
                 f"readout must be 'output' or 'input_and_previous_output', got {readout!r}"
             )
-        for name, rate in [("dropout", dropout), ("embedding_dropout", embedding_dropout)]:
+        rates = [("dropout", dropout), ("embedding_dropout", embedding_dropout)]
+        for name, rate in [*rates, ("word_dropout", word_dropout)]:
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
         self.vocab_size = vocab_size
@@ -120,6 +127,9 @@ class SequenceClassifier(nn.Module):
         self.readout = readout
         self.dropout = dropout
         self.embedding_dropout = embedding_dropout
+        self.word_dropout = word_dropout
+        if word_dropout and embedding is None and embedding_dim is None:
+            raise ValueError("word_dropout needs an embedding: give embedding_dim or embedding")
         self.pretrained_embedding = embedding is not None
         if embedding is not None:
             if embedding_dim is not None:
@@ -214,7 +224,10 @@ class SequenceClassifier(nn.Module):
         inputs = torch.where(valid, inputs, 0)  # padding ids may be anything
         if checking():
             check_ids("inputs", inputs, self.vocab_size)
-        x = encode_ids(self.token_embedding, inputs, self.vocab_size, self.head.weight.dtype)
+        if self.token_embedding is not None and self.training and self.word_dropout:
+            x = word_dropout(self.token_embedding, inputs, self.word_dropout)  # (B, T, E)
+        else:
+            x = encode_ids(self.token_embedding, inputs, self.vocab_size, self.head.weight.dtype)
         if self.training and self.embedding_dropout > 0:
             x = nn.functional.dropout(x, self.embedding_dropout, training=True)  # (B, T, E)
         with trusted():  # checked once, here: the parts below do not check again

@@ -18,6 +18,7 @@ from seqlearn.nn._inputs import (
 )
 from seqlearn.nn.cells.base import Cell
 from seqlearn.nn.cells.elman import ElmanCell
+from seqlearn.nn.dropout import word_dropout as drop_words
 from seqlearn.nn.recurrent import Recurrent
 from seqlearn.nn.registry import register
 
@@ -93,13 +94,21 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         readout: What the output layer reads, see :data:`Readout`.
         dropout: Probability of zeroing an element of what the output layer reads, in
             training mode only (regularises larger models).
+        word_dropout: Probability of dropping a whole token type (a row of the learned
+            token embedding) in training mode, AWD-LSTM's embedding dropout
+            (:func:`~seqlearn.nn.word_dropout`); needs ``embedding_dim``.
+        tie_weights: Whether the output layer shares the token embedding's weight
+            (weight tying); needs ``embedding_dim`` equal to what the output layer reads
+            (the cell's ``output_size`` with ``readout="output"``). The shared ``(V, E)``
+            weight is drawn once, as the output layer's; the output layer keeps its bias.
         fused: Whether training may use fused kernels (see :class:`~seqlearn.nn.Recurrent`).
         generator: Random generator for the embeddings and output layer (the cell draws
             its own weights when it is built).
 
     Raises:
-        ValueError: If a size is not positive, ``readout`` is unknown, or the cell's
-            ``input_size`` is not ``C + E``.
+        ValueError: If a size is not positive, ``readout`` is unknown, the cell's
+            ``input_size`` is not ``C + E``, or ``tie_weights`` or ``word_dropout``
+            are asked for without an embedding of the size they need.
         TypeError: If a size is not an int, or ``cell`` is not a seqlearn
             :class:`~seqlearn.nn.Cell`.
 
@@ -132,6 +141,8 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         category_dim: int | None = None,
         readout: Readout = "output",
         dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        tie_weights: bool = False,
         fused: bool = True,
         generator: torch.Generator | None = None,
     ) -> None:
@@ -158,8 +169,14 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout!r}")
+        if word_dropout and embedding_dim is None:
+            raise ValueError("word_dropout needs a learned embedding: give embedding_dim")
         self.readout = readout
         self.dropout = dropout
+        self.word_dropout = word_dropout
+        self.tie_weights = tie_weights
         self.recurrent = Recurrent(cell, fused=fused)
         head_size = cell.output_size
         if readout == "input_and_previous_output":
@@ -167,6 +184,13 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         # skip_init allocates without drawing: reset_parameters draws every weight, from
         # ``generator`` when given, leaving PyTorch's global random state alone.
         self.head = allocated(nn.Linear, head_size, vocab_size)
+        if tie_weights:
+            if self.token_embedding is None or embedding_dim != head_size:
+                raise ValueError(
+                    "tie_weights needs embedding_dim equal to the output layer's input size "
+                    f"({head_size}), got embedding_dim={embedding_dim}"
+                )
+            self.head.weight = self.token_embedding.weight  # one (V, E) parameter
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -189,8 +213,9 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         """
         bound = self.head.in_features**-0.5
         with torch.no_grad():
+            tied = self.token_embedding if self.tie_weights else None  # drawn as the head
             for embedding in (self.token_embedding, self.category_embedding):
-                if embedding is not None:
+                if embedding is not None and embedding is not tied:
                     nn.init.normal_(embedding.weight, generator=generator)
             for tensor in (self.head.weight, self.head.bias):
                 nn.init.uniform_(tensor, -bound, bound, generator=generator)
@@ -204,7 +229,10 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         """``[c; x]`` for tokens ``(B, ...)`` and categories ``(B,)`` (checked by the caller):
         shape ``(B, ..., C+E)``."""
         dtype = self.head.weight.dtype
-        x = encode_ids(self.token_embedding, tokens, self.vocab_size, dtype)
+        if self.token_embedding is not None and self.training and self.word_dropout:
+            x = drop_words(self.token_embedding, tokens, self.word_dropout)
+        else:
+            x = encode_ids(self.token_embedding, tokens, self.vocab_size, dtype)
         c = encode_ids(self.category_embedding, categories, self.num_categories, dtype)
         c = c.view(c.size(0), *([1] * (tokens.dim() - 1)), c.size(1))
         return torch.cat((c.expand(*tokens.shape, c.size(-1)), x), dim=-1)

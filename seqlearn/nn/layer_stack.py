@@ -10,6 +10,7 @@ from typing_extensions import final, override
 
 from seqlearn._checks import checking, trusted
 from seqlearn.nn._inputs import check_stack
+from seqlearn.nn.dropout import locked_dropout
 from seqlearn.nn.layer import SequenceLayer
 from seqlearn.nn.lengths import check_lengths
 from seqlearn.nn.registry import register
@@ -34,9 +35,15 @@ class StackedLayers(nn.Module):
         y_0 = \mathrm{layer}_0(x), \qquad
         y_l = \mathrm{layer}_l(\mathrm{dropout}(y_{l-1})) \quad (l \ge 1)
 
+    With ``locked=True`` the dropout between layers is locked (variational, as in AWD-LSTM):
+    one mask per sequence and layer, the same at every time step
+    (:func:`~seqlearn.nn.locked_dropout`).
+
     Args:
         layers: The layers (:class:`~seqlearn.nn.SequenceLayer`), bottom first.
         dropout: Probability of zeroing an element between layers.
+        locked: Whether the dropout between layers draws one mask per sequence (for all its
+            steps) instead of one per element.
 
     Raises:
         ValueError: If ``layers`` is empty, the sizes do not chain, or ``dropout`` is outside
@@ -50,19 +57,23 @@ class StackedLayers(nn.Module):
 
     Example:
         >>> import torch
-        >>> from seqlearn.nn import Bidirectional, GRUCell
+        >>> from seqlearn.nn import Bidirectional, GRUCell, Recurrent
         >>> deep = StackedLayers(
         ...     [Bidirectional(GRUCell(3, 4), GRUCell(3, 4)),
         ...      Bidirectional(GRUCell(8, 4), GRUCell(8, 4))], dropout=0.1)
         >>> outputs, (bottom, top) = deep(torch.randn(2, 5, 3), torch.tensor([5, 2]))
         >>> outputs.shape, deep.input_size, deep.output_size
         (torch.Size([2, 5, 8]), 3, 8)
+        >>> awd = StackedLayers([Recurrent(GRUCell(3, 4)), Recurrent(GRUCell(4, 4))],
+        ...                     dropout=0.3, locked=True)  # variational dropout between
     """
 
     input_size: int
     output_size: int
 
-    def __init__(self, layers: Sequence[SequenceLayer], *, dropout: float = 0.0) -> None:
+    def __init__(
+        self, layers: Sequence[SequenceLayer], *, dropout: float = 0.0, locked: bool = False
+    ) -> None:
         super().__init__()
         if len(layers) == 0:
             raise ValueError("layers must hold at least one layer, got an empty sequence")
@@ -75,6 +86,7 @@ class StackedLayers(nn.Module):
         check_stack(layers, dropout)
         self.layers = nn.ModuleList(cast(Sequence[nn.Module], layers))
         self.dropout = dropout
+        self.locked = locked
         self.input_size = layers[0].input_size
         self.output_size = layers[-1].output_size
 
@@ -127,7 +139,9 @@ class StackedLayers(nn.Module):
         finals = []
         with trusted():
             for depth, (layer, state) in enumerate(zip(self.layers, states)):
-                if depth > 0:
+                if depth > 0 and self.locked:
+                    x = locked_dropout(x, self.dropout, training=self.training)
+                elif depth > 0:
                     x = nn.functional.dropout(x, self.dropout, self.training)
                 x, final = layer(x, lengths, state)
                 finals.append(final)
@@ -135,4 +149,4 @@ class StackedLayers(nn.Module):
 
     @override
     def extra_repr(self) -> str:
-        return f"dropout={self.dropout}"
+        return f"dropout={self.dropout}" + ", locked=True" * self.locked

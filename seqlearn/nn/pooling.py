@@ -46,14 +46,8 @@ Example:
 def _valid_steps(outputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     """Check the inputs; return the ``(B, T)`` mask of valid steps and the outputs zeroed
     past each end (so no gradient or NaN flows from padding)."""
-    if not isinstance(outputs, Tensor) or outputs.dim() != 3:
-        shape = tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__
-        raise ValueError(f"expected outputs of shape (B, T, H), got {shape}")
-    if not outputs.is_floating_point():
-        raise TypeError(f"expected floating point outputs, got dtype {outputs.dtype}")
-    batch_size, steps = outputs.shape[:2]
-    lengths = check_lengths(lengths, batch_size, steps).to(outputs.device)
-    mask = valid_steps(lengths, steps)  # (B, T)
+    outputs, lengths = _checked(outputs, lengths)
+    mask = valid_steps(lengths, outputs.size(1))  # (B, T)
     return mask, torch.where(mask.unsqueeze(2), outputs, 0.0)
 
 

@@ -23,17 +23,22 @@ from seqlearn.train.lr_finder import DivergentLRResult as DivergentLRResult
 from seqlearn.train.lr_finder import RangeTestResult as RangeTestResult
 from seqlearn.train.lr_finder import find_divergent_lr as find_divergent_lr
 from seqlearn.train.lr_finder import lr_range_test as lr_range_test
+from seqlearn.train.objectives import ActivationRegularization as ActivationRegularization
 from seqlearn.train.objectives import ClassifierProtocol as ClassifierProtocol
 from seqlearn.train.objectives import LossSum as LossSum
 from seqlearn.train.objectives import NextTokenLoss as NextTokenLoss
 from seqlearn.train.objectives import Objective as Objective
+from seqlearn.train.objectives import activation_penalty as activation_penalty
 from seqlearn.train.objectives import classification_loss as classification_loss
 from seqlearn.train.objectives import next_token_loss as next_token_loss
+from seqlearn.train.run_settings import RunSettings as RunSettings
+from seqlearn.train.run_settings import load_resumable as load_resumable
 from seqlearn.train.trainer import Metrics as Metrics
 from seqlearn.train.trainer import Movable as Movable
 from seqlearn.train.trainer import Trainer as Trainer
 
 __all__ = [
+    "ActivationRegularization",
     "Callback",
     "CancelFit",
     "CancelStep",
@@ -54,13 +59,16 @@ __all__ = [
     "NextTokenLoss",
     "Objective",
     "RangeTestResult",
+    "RunSettings",
     "Split",
     "Trainer",
     "TrainerView",
+    "activation_penalty",
     "capture_rng_states",
     "classification_loss",
     "find_divergent_lr",
     "load_checkpoint",
+    "load_resumable",
     "lr_range_test",
     "next_token_loss",
     "resolve_device",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -11,18 +11,23 @@ from typing_extensions import final
 
 from seqlearn.data.batching import IGNORE_INDEX, ClassificationBatch, NextTokenBatch
 from seqlearn.nn.conditional_lm import ConditionalLM
+from seqlearn.nn.lengths import valid_steps
 
 __all__ = [
+    "ActivationRegularization",
     "ClassifierProtocol",
     "LossSum",
     "NextTokenLoss",
     "Objective",
+    "activation_penalty",
     "classification_loss",
     "next_token_loss",
 ]
 
 ModelT_contra = TypeVar("ModelT_contra", bound=nn.Module, contravariant=True)
 BatchT_contra = TypeVar("BatchT_contra", contravariant=True)
+ModelT = TypeVar("ModelT", bound=nn.Module)
+BatchT = TypeVar("BatchT")
 
 
 class LossSum(NamedTuple):
@@ -197,3 +202,129 @@ def classification_loss(model: ClassifierProtocol, batch: ClassificationBatch) -
     total = nn.functional.cross_entropy(logits, batch.labels, reduction="sum")
     correct = int(torch.count_nonzero(logits.argmax(dim=-1) == batch.labels))
     return LossSum(total, int(batch.labels.size(0)), correct)
+
+
+@final
+@dataclass(frozen=True)
+class ActivationRegularization(Generic[ModelT, BatchT]):
+    r"""An objective plus activation and temporal activation regularisation (AR and TAR),
+    as AWD-LSTM adds them, over the outputs of one sequence layer of the model.
+
+    With :math:`h_t` the layer's outputs at the valid steps of each sequence (padding
+    left out):
+
+    .. math::
+        \mathrm{AR} = \alpha \operatorname{mean}_{b,t}\, \lVert h_{b,t} \rVert^2 / H,
+        \qquad
+        \mathrm{TAR} = \beta \operatorname{mean}_{b,\, 1 \le t < L_b}\,
+        \lVert h_{b,t} - h_{b,t-1} \rVert^2 / H
+
+    (means over every valid element). The layer's outputs are read by a forward hook
+    held only during the call, so the model needs no change; pass the layer whose outputs
+    feed the head (a :class:`~seqlearn.nn.ConditionalLM`'s ``model.recurrent``, the top of
+    a :class:`~seqlearn.nn.StackedLayers`). The penalty is added to the objective's mean:
+    ``total`` grows by ``(AR + TAR) * num_items``. AWD-LSTM computes AR after the output
+    dropout; here both terms read the layer's own outputs.
+
+    Args:
+        objective: The objective to regularise.
+        layer: A module of the model called as ``layer(x, lengths, ...) -> (outputs
+            (B, T, H), state)`` once per forward.
+        alpha: Weight of AR.
+        beta: Weight of TAR.
+
+    Raises:
+        ValueError: If ``alpha`` or ``beta`` is negative.
+        RuntimeError: When called, if the model did not run ``layer`` exactly once.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.data import collate_next_token
+        >>> from seqlearn.nn import ConditionalLM, GRUCell
+        >>> model = ConditionalLM(GRUCell(2 + 8, 8), vocab_size=8, num_categories=2,
+        ...                       embedding_dim=8)
+        >>> objective = ActivationRegularization(next_token_loss, model.recurrent,
+        ...                                      alpha=2.0, beta=1.0)
+        >>> batch = collate_next_token([([1, 2, 3], 0), ([4], 1)], eos_id=7)
+        >>> loss, plain = objective(model, batch), next_token_loss(model, batch)
+        >>> bool(loss.total > plain.total), loss.num_items == plain.num_items
+        (True, True)
+    """
+
+    objective: Objective[ModelT, BatchT]
+    layer: nn.Module
+    alpha: float = 2.0
+    beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "beta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative float, got {value!r}")
+
+    def __call__(self, model: ModelT, batch: BatchT) -> LossSum:
+        """The objective's loss with ``(AR + TAR) * num_items`` added to its total.
+
+        Args:
+            model: The model being trained.
+            batch: One batch.
+
+        Returns:
+            The regularised summed loss.
+        """
+        seen: list[tuple[Tensor, Tensor | None]] = []
+
+        def keep(module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+            lengths = args[1] if len(args) > 1 else kwargs.get("lengths")
+            seen.append((output[0], lengths))
+
+        handle = self.layer.register_forward_hook(keep, with_kwargs=True)
+        try:
+            loss = self.objective(model, batch)
+        finally:
+            handle.remove()
+        if len(seen) != 1:
+            raise RuntimeError(
+                f"ActivationRegularization expected the model to run its layer once, "
+                f"got {len(seen)} calls"
+            )
+        outputs, lengths = seen[0]  # (B, T, H)
+        penalty = activation_penalty(outputs, lengths, alpha=self.alpha, beta=self.beta)
+        return loss._replace(total=loss.total + penalty * loss.num_items)
+
+
+def activation_penalty(
+    outputs: Tensor, lengths: Tensor | None, *, alpha: float, beta: float
+) -> Tensor:
+    """``AR + TAR`` of a layer's outputs over the valid steps (see
+    :class:`ActivationRegularization`); zero where there is nothing to average.
+
+    Args:
+        outputs: The layer's outputs.
+        lengths: Valid length of each sequence, or ``None`` for all ``T``.
+        alpha: Weight of AR.
+        beta: Weight of TAR.
+
+    Returns:
+        A scalar tensor.
+
+    Shape:
+        - outputs: ``(B, T, H)``; lengths: ``(B,)``.
+
+    Example:
+        >>> import torch
+        >>> h = torch.tensor([[[1.0], [3.0], [9.0]]])  # the third step is padding
+        >>> activation_penalty(h, torch.tensor([2]), alpha=1.0, beta=1.0)  # (1 + 9) / 2 + 4
+        tensor(9.)
+    """
+    batch, steps, size = outputs.shape
+    if lengths is None:
+        valid = outputs.new_ones(batch, steps)
+    else:
+        valid = valid_steps(lengths.to(outputs.device), steps).to(outputs.dtype)  # (B, T)
+    squares = outputs.pow(2).sum(-1)  # (B, T)
+    ar = (squares * valid).sum() / (valid.sum() * size).clamp(min=1)
+    pairs = valid[:, 1:]  # both steps valid: t < length
+    change = (outputs[:, 1:] - outputs[:, :-1]).pow(2).sum(-1)  # (B, T - 1)
+    tar = (change * pairs).sum() / (pairs.sum() * size).clamp(min=1)
+    return alpha * ar + beta * tar

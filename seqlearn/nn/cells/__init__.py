@@ -16,6 +16,7 @@ from seqlearn.nn.cells.layernorm_lstm import LayerNormLSTMCell as LayerNormLSTMC
 from seqlearn.nn.cells.lstm import LSTMCell as LSTMCell
 from seqlearn.nn.cells.lstm import LSTMState as LSTMState
 from seqlearn.nn.cells.stack import StackedCell as StackedCell
+from seqlearn.nn.cells.weight_drop import WeightDrop as WeightDrop
 
 __all__ = [
     "Cell",
@@ -34,4 +35,5 @@ __all__ = [
     "ProjectsInputs",
     "StackedCell",
     "StateSizes",
+    "WeightDrop",
 ]
