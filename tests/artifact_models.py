@@ -25,6 +25,7 @@ from seqlearn.nn import (
     SequenceClassifier,
     StackedCell,
     StackedLayers,
+    WeightDrop,
     glove_embedding,
     last_valid,
     lecture_classifier,
@@ -154,6 +155,17 @@ def _lstm_generator() -> nn.Module:
     )  # fmt: skip
 
 
+def _awd_generator() -> nn.Module:
+    """Every AWD-LSTM regulariser: weight-drop, locked and word dropout, tied weights."""
+    g = _generator()
+    cells = [WeightDrop(LSTMCell(4 + 32, 32, generator=g), 0.3, generator=g)]
+    cells.append(WeightDrop(LSTMCell(32, 32, generator=g), 0.3, generator=g))
+    return ConditionalLM(
+        StackedCell(cells), vocab_size=V, num_categories=3, embedding_dim=32, category_dim=4,
+        dropout=0.2, locked_dropout=True, word_dropout=0.1, tie_weights=True, generator=g,
+    )  # fmt: skip
+
+
 def _gru_generator() -> nn.Module:
     g = _generator()
     return ConditionalLM(
@@ -176,6 +188,7 @@ GENERATORS: dict[str, Callable[[], nn.Module]] = {
     "lecture-generator": lambda: lecture_generator(num_categories=3, generator=_generator()),
     "lstm-stack-generator": _lstm_generator,
     "gru-generator": _gru_generator,
+    "awd-lstm-generator": _awd_generator,
 }
 
 NAMES = ["Nguyen", "Schmidt", "Ab", "Papadopoulos", "O'Neill", "Li", "Zhang", "Abe"]

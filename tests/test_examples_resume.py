@@ -25,6 +25,7 @@ EXAMPLES = ROOT / "examples"
 EPOCHS = 3
 LECTURE = ["--lecture", "--lr", "0.1"]  # the lecture's model and plain SGD, no search
 PER_EPOCH = {
+    "char_lm": ["train_bpc", "valid_bpc"],
     "names_generation": ["valid_nll", "train_loss"],
     "names_classification": ["train_loss", "valid_loss", "train_accuracy", "valid_accuracy"],
     "sentiment": [
@@ -39,11 +40,17 @@ SENTIMENT_WORDS = {
     3: ["nice", "decent", "fine"],
     4: ["great", "superb", "best"],
 }
+CHAR_LM_WORDS = [
+    ["The cat", "A dog", "My sister", "The old man", "A child"],
+    ["sees", "likes", "finds", "wants", "holds"],
+    ["the ball", "a red apple", "some bread", "the green hat"],
+]
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny category folder and tiny sentiment files with their word vectors."""
+    """A tiny category folder, tiny sentiment files with their word vectors, and a tiny
+    text for the character language model."""
     folder = tmp_path_factory.mktemp("data")
     rng = random.Random(0)
     names = folder / "names"
@@ -65,6 +72,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for i, word in enumerate(words)
     ]
     (folder / "glove.tiny.3d.txt").write_text("\n".join(vectors) + "\n", encoding="utf-8")
+    for split, count in (("char_train", 300), ("char_valid", 30)):
+        text = [" ".join(rng.choice(words) for words in CHAR_LM_WORDS) + "." for _ in range(count)]
+        (folder / f"{split}.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
     return folder
 
 
@@ -75,6 +85,9 @@ def flags(example: str, data: Path) -> list[str]:
         sources = ["--train", str(data / "train.tsv"), "--valid", str(data / "valid.tsv")]
         sources += ["--glove", str(data / "glove.tiny.3d.txt")]
         return [*sources, *common, "--no-progress"]
+    if example == "char_lm":
+        sources = ["--text", str(data / "char_train.txt"), "--valid", str(data / "char_valid.txt")]
+        return [*sources, *common, "--window", "16", "--length", "20", "--no-progress"]
     return ["--categories-dir", str(data / "names"), *common, "--no-progress"]
 
 

@@ -110,7 +110,9 @@ def _greedy_through_onnx(
     return prefix + new
 
 
-@pytest.mark.parametrize("kind", ["lecture-generator", "lstm-stack-generator"])
+@pytest.mark.parametrize(
+    "kind", ["lecture-generator", "lstm-stack-generator", "awd-lstm-generator"]
+)
 def test_greedy_generation_through_the_exported_step_equals_seqlearns(
     kind: str, tmp_path: Path
 ) -> None:

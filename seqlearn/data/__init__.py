@@ -45,6 +45,8 @@ from seqlearn.data.sst import load_sst as load_sst
 from seqlearn.data.sst import sst_dir as sst_dir
 from seqlearn.data.sst import verify_sst as verify_sst
 from seqlearn.data.sst_trees import read_sst_trees as read_sst_trees
+from seqlearn.data.streams import StreamBatch as StreamBatch
+from seqlearn.data.streams import StreamBatches as StreamBatches
 
 __all__ = [
     "IGNORE_INDEX",
@@ -66,6 +68,8 @@ __all__ = [
     "SentimentPhrase",
     "SentimentPhrases",
     "ShardedBatchSampler",
+    "StreamBatch",
+    "StreamBatches",
     "TokenIds",
     "check_classes",
     "collate_classification",

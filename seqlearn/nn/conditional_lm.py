@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar, cast
+from typing import Generic, Literal, TypeVar, cast, overload
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +18,7 @@ from seqlearn.nn._inputs import (
 )
 from seqlearn.nn.cells.base import Cell
 from seqlearn.nn.cells.elman import ElmanCell
+from seqlearn.nn.dropout import locked_dropout
 from seqlearn.nn.dropout import word_dropout as drop_words
 from seqlearn.nn.recurrent import Recurrent
 from seqlearn.nn.registry import register
@@ -94,6 +95,9 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         readout: What the output layer reads, see :data:`Readout`.
         dropout: Probability of zeroing an element of what the output layer reads, in
             training mode only (regularises larger models).
+        locked_dropout: Whether ``dropout`` draws one mask per sequence, kept for all its
+            steps (locked, or variational, dropout: :func:`~seqlearn.nn.locked_dropout`)
+            instead of one per element.
         word_dropout: Probability of dropping a whole token type (a row of the learned
             token embedding) in training mode, AWD-LSTM's embedding dropout
             (:func:`~seqlearn.nn.word_dropout`); needs ``embedding_dim``.
@@ -141,6 +145,7 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         category_dim: int | None = None,
         readout: Readout = "output",
         dropout: float = 0.0,
+        locked_dropout: bool = False,
         word_dropout: float = 0.0,
         tie_weights: bool = False,
         fused: bool = True,
@@ -175,6 +180,7 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             raise ValueError("word_dropout needs a learned embedding: give embedding_dim")
         self.readout = readout
         self.dropout = dropout
+        self.locked_dropout = locked_dropout
         self.word_dropout = word_dropout
         self.tie_weights = tie_weights
         self.recurrent = Recurrent(cell, fused=fused)
@@ -237,8 +243,38 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         c = c.view(c.size(0), *([1] * (tokens.dim() - 1)), c.size(1))
         return torch.cat((c.expand(*tokens.shape, c.size(-1)), x), dim=-1)
 
+    @overload
+    def forward(
+        self,
+        tokens: Tensor,
+        lengths: Tensor | None,
+        categories: Tensor,
+        state: ConditionalLMState[StateT] | None = None,
+        *,
+        return_state: Literal[False] = False,
+    ) -> Tensor: ...
+
+    @overload
+    def forward(
+        self,
+        tokens: Tensor,
+        lengths: Tensor | None,
+        categories: Tensor,
+        state: ConditionalLMState[StateT] | None = None,
+        *,
+        return_state: Literal[True],
+    ) -> tuple[Tensor, ConditionalLMState[StateT]]: ...
+
     @override
-    def forward(self, tokens: Tensor, lengths: Tensor | None, categories: Tensor) -> Tensor:
+    def forward(
+        self,
+        tokens: Tensor,
+        lengths: Tensor | None,
+        categories: Tensor,
+        state: ConditionalLMState[StateT] | None = None,
+        *,
+        return_state: bool = False,
+    ) -> Tensor | tuple[Tensor, ConditionalLMState[StateT]]:
         """Next-token logits at every position of a padded batch.
 
         Args:
@@ -247,13 +283,34 @@ class ConditionalLM(nn.Module, Generic[StateT]):
                 (:func:`~seqlearn.data.collate_next_token` pads with ``pad_id=0``).
             lengths: Valid length of each sequence, or ``None`` for all ``T``.
             categories: Category of each sequence.
+            state: Where each sequence continues from: the state a previous call returned
+                (truncated backpropagation through time carries it from window to window,
+                see :class:`~seqlearn.train.CarriedStateLoss`); ``None`` starts afresh.
+            return_state: Whether to return the state after each sequence's last valid
+                step too.
 
         Returns:
-            Logits ``(B, T, V)``; row ``t`` predicts the token after ``tokens[:, t]``.
+            Logits ``(B, T, V)``; row ``t`` predicts the token after ``tokens[:, t]``. With
+            ``return_state``, the logits and the state after each sequence.
 
         Raises:
-            ValueError: If shapes disagree or an id (padding included) is out of range.
-            TypeError: If ``tokens`` or ``categories`` are not integer tensors.
+            ValueError: If shapes disagree, an id (padding included) is out of range, or
+                ``state`` is not for ``B`` sequences.
+            TypeError: If ``tokens`` or ``categories`` are not integer tensors, or
+                ``state`` is not a :class:`ConditionalLMState`.
+
+        Example:
+            Two windows of one text give the logits of the whole text when the state is
+            carried:
+
+            >>> import torch
+            >>> from seqlearn.nn import GRUCell
+            >>> lm = ConditionalLM(GRUCell(1 + 5, 8), vocab_size=5, num_categories=1)
+            >>> text, category = torch.tensor([[1, 2, 3, 4]]), torch.tensor([0])
+            >>> first, state = lm(text[:, :2], None, category, return_state=True)
+            >>> second = lm(text[:, 2:], None, category, state)
+            >>> torch.allclose(torch.cat((first, second), 1), lm(text, None, category), atol=1e-6)
+            True
         """
         _check_tensor("tokens", tokens)
         _check_tensor("categories", categories)
@@ -265,21 +322,43 @@ class ConditionalLM(nn.Module, Generic[StateT]):
             )
         check_ids("tokens", tokens, self.vocab_size)
         check_ids("categories", categories, self.num_categories)
+        if state is not None and checking():
+            self._check_state(state, tokens.size(0))
         inputs = self._step_inputs(tokens, categories)  # (B, T, C+E)
-        outputs, _ = self.recurrent(inputs, lengths)  # (B, T, O)
-        if self.readout == "input_and_previous_output":
-            if not (self.training and self.dropout > 0):
-                return self._split_readout(inputs, outputs)
-            previous = torch.cat((outputs.new_zeros(outputs[:, :1].shape), outputs[:, :-1]), 1)
-            outputs = torch.cat((inputs, previous), dim=-1)
-        return self._logits(outputs)  # (B, T, V)
+        outputs, final = self.recurrent(inputs, lengths, None if state is None else state.cell)
+        previous = None if state is None else state.previous_output  # (B, O)
+        if self.readout == "output":
+            logits = self._logits(outputs)  # (B, T, V)
+        elif not (self.training and self.dropout > 0):
+            logits = self._split_readout(inputs, outputs, previous)
+        else:
+            first = outputs.new_zeros(outputs[:, :1].shape) if previous is None else previous
+            shifted = torch.cat((first.view_as(outputs[:, :1]), outputs[:, :-1]), 1)
+            logits = self._logits(torch.cat((inputs, shifted), dim=-1))
+        if not return_state:
+            return logits
+        last = self.recurrent.final_output(final)  # (B, O)
+        return logits, ConditionalLMState(final, categories, last)
 
-    def _split_readout(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+    def _check_state(self, state: object, batch_size: int) -> None:
+        if not isinstance(state, ConditionalLMState):
+            raise TypeError(
+                f"expected state as a ConditionalLMState (from forward(..., "
+                f"return_state=True), initial_state() or step()), got {type(state).__name__}"
+            )
+        expected = (batch_size, self.cell.output_size)
+        if tuple(state.previous_output.shape) != expected:
+            raise ValueError(
+                f"expected a state for {batch_size} sequences (previous_output of shape "
+                f"{expected}), got {tuple(state.previous_output.shape)}"
+            )
+
+    def _split_readout(self, inputs: Tensor, outputs: Tensor, previous: Tensor | None) -> Tensor:
         """``head([x_t; h_{t-1}])`` as ``W_x x_t + b + W_h h_{t-1}``, with no concatenation.
 
         The same numbers as the concatenation (up to rounding), without building the
         ``(B, T, C+E+H)`` tensor; the previous outputs are shifted after the product, at
-        ``V`` columns instead of ``H``.
+        ``V`` columns instead of ``H``. ``previous`` is ``h_{-1}`` (``None``: zeros).
         """
         size = inputs.size(-1)
         weight = self.head.weight  # (V, C+E+H)
@@ -287,10 +366,15 @@ class ConditionalLM(nn.Module, Generic[StateT]):
         if outputs.size(1) == 0:
             return from_inputs
         from_previous = nn.functional.linear(outputs[:, :-1], weight[:, size:])  # (B, T-1, V)
-        return from_inputs + nn.functional.pad(from_previous, (0, 0, 1, 0))
+        if previous is None:
+            return from_inputs + nn.functional.pad(from_previous, (0, 0, 1, 0))
+        first = nn.functional.linear(previous, weight[:, size:]).unsqueeze(1)  # (B, 1, V)
+        return from_inputs + torch.cat((first, from_previous), 1)
 
     def _logits(self, features: Tensor) -> Tensor:
-        if self.training and self.dropout > 0:
+        if self.training and self.dropout > 0 and self.locked_dropout and features.dim() == 3:
+            features = locked_dropout(features, self.dropout)  # (B, T, F): a mask per row
+        elif self.training and self.dropout > 0:
             # Inverted dropout from a uniform draw: the same distribution as
             # nn.functional.dropout, and about twice as fast on CPU as its Bernoulli draw.
             keep = torch.rand_like(features) >= self.dropout

@@ -3,6 +3,9 @@
 from seqlearn.train.callbacks import EarlyStopping as EarlyStopping
 from seqlearn.train.callbacks import LearningRateScheduler as LearningRateScheduler
 from seqlearn.train.callbacks import ModelCheckpoint as ModelCheckpoint
+from seqlearn.train.callbacks import TimeLimit as TimeLimit
+from seqlearn.train.carried_state import CarriedStateLoss as CarriedStateLoss
+from seqlearn.train.carried_state import bits_per_token as bits_per_token
 from seqlearn.train.checkpoint import capture_rng_states as capture_rng_states
 from seqlearn.train.checkpoint import load_checkpoint as load_checkpoint
 from seqlearn.train.checkpoint import restore_rng_states as restore_rng_states
@@ -42,6 +45,7 @@ __all__ = [
     "Callback",
     "CancelFit",
     "CancelStep",
+    "CarriedStateLoss",
     "ClassifierProtocol",
     "DivergenceError",
     "DivergenceGuard",
@@ -61,9 +65,11 @@ __all__ = [
     "RangeTestResult",
     "RunSettings",
     "Split",
+    "TimeLimit",
     "Trainer",
     "TrainerView",
     "activation_penalty",
+    "bits_per_token",
     "capture_rng_states",
     "classification_loss",
     "find_divergent_lr",

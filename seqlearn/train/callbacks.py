@@ -1,4 +1,5 @@
-"""Callbacks most runs need: early stopping, model checkpoints, learning-rate schedules.
+"""Callbacks most runs need: early stopping, model checkpoints, learning-rate schedules, a
+time limit.
 
 Each is a :class:`~seqlearn.train.Callback` (see :mod:`seqlearn.train.events` for the
 events and their order). An epoch ends in two rounds: every callback's
@@ -17,19 +18,22 @@ import copy
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from typing_extensions import final, override
 
+from seqlearn.train import distributed
 from seqlearn.train.events import Callback as Callback  # its home before events.py
-from seqlearn.train.events import TrainerView
+from seqlearn.train.events import CancelFit, TrainerView
 from seqlearn.train.history import EpochRecord, History
 
-__all__ = ["EarlyStopping", "LearningRateScheduler", "ModelCheckpoint"]
+__all__ = ["EarlyStopping", "LearningRateScheduler", "ModelCheckpoint", "TimeLimit"]
 
 logger = logging.getLogger(__name__)
 
@@ -270,3 +274,64 @@ class LearningRateScheduler(Callback):
     @override
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.scheduler.load_state_dict(state["scheduler"])
+
+
+@final
+class TimeLimit(Callback):
+    """End the fit once it has run for ``seconds`` (wall clock, validation included).
+
+    The limit is checked after every optimiser step; when it is reached the fit ends
+    there, in the middle of an epoch if need be (that epoch gets no record, as with
+    :class:`~seqlearn.train.CancelFit`). Comparing two models at equal training time, or
+    fitting a job into a slot, are its uses; call :meth:`~seqlearn.train.Trainer.validate`
+    afterwards for the final figures. Under :mod:`torch.distributed` every process stops at
+    the same step: the first process past the limit stops them all. A resumed fit counts
+    from its own start.
+
+    Args:
+        seconds: The time budget, ``> 0``.
+
+    Raises:
+        ValueError: If ``seconds`` is not a positive number.
+
+    Example:
+        >>> import torch
+        >>> from seqlearn.nn import lecture_generator
+        >>> from seqlearn.data import collate_next_token
+        >>> from seqlearn.train import Trainer, next_token_loss
+        >>> model = lecture_generator(hidden_size=8)
+        >>> batches = [collate_next_token([([1, 2, 3], 0)], eos_id=58)] * 3
+        >>> trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1),
+        ...                   next_token_loss, callbacks=[TimeLimit(1e-9)], progress=False)
+        >>> history = trainer.fit(batches, epochs=5)
+        >>> trainer.step, len(history.records)  # stopped after the first step
+        (1, 0)
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+        self.seconds = float(seconds)
+        self._start = time.perf_counter()
+
+    @override
+    def on_fit_start(self, trainer: TrainerView) -> None:
+        self._start = time.perf_counter()
+
+    @override
+    def on_step_end(self, trainer: TrainerView, step: int) -> None:
+        over = time.perf_counter() - self._start >= self.seconds
+        if distributed.is_distributed():
+            flag = torch.tensor([float(over)])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            over = bool(flag.item())
+        if over:
+            logger.info(
+                "TimeLimit: stopping after %.1f s (limit %.1f s)", self.elapsed, self.seconds
+            )
+            raise CancelFit
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the fit started."""
+        return time.perf_counter() - self._start

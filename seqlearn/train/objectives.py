@@ -292,6 +292,25 @@ class ActivationRegularization(Generic[ModelT, BatchT]):
         penalty = activation_penalty(outputs, lengths, alpha=self.alpha, beta=self.beta)
         return loss._replace(total=loss.total + penalty * loss.num_items)
 
+    def state_dict(self) -> Any:
+        """The wrapped objective's state (``None`` if it keeps none), so checkpoints keep a
+        :class:`~seqlearn.train.CarriedStateLoss`'s carried states through the wrapper."""
+        save = getattr(self.objective, "state_dict", None)
+        return save() if callable(save) else None
+
+    def load_state_dict(self, state: Any) -> None:
+        """Hand ``state`` (from :meth:`state_dict`) to the wrapped objective.
+
+        Raises:
+            ValueError: If there is a state but the wrapped objective keeps none.
+        """
+        if state is None:
+            return
+        load = getattr(self.objective, "load_state_dict", None)
+        if not callable(load):
+            raise ValueError("the wrapped objective keeps no state to load")
+        load(state)
+
 
 def activation_penalty(
     outputs: Tensor, lengths: Tensor | None, *, alpha: float, beta: float

@@ -328,6 +328,10 @@ class Trainer(Generic[ModelT, BatchT]):
                 self._run_epoch(train_batches, valid_batches)
         except CancelFit:
             self.stop_training = True
+        finally:
+            # Drop the DistributedDataParallel wrapper (a later fit wraps afresh): freed
+            # after the process group is destroyed, it can hang a process at exit.
+            self._train_model = self.model
         self._emit(lambda callback: callback.on_fit_end(self, self.history))
         return self.history
 
@@ -545,7 +549,9 @@ class Trainer(Generic[ModelT, BatchT]):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: model, optimiser, epoch, step, history, callbacks'
-        states (a learning-rate schedule among them) and every random state.
+        states (a learning-rate schedule among them), the objective's state (``None``
+        unless it has a ``state_dict``, as :class:`~seqlearn.train.CarriedStateLoss` has
+        for its carried recurrent states) and every random state.
 
         Example:
             >>> import torch
@@ -557,7 +563,7 @@ class Trainer(Generic[ModelT, BatchT]):
             >>> sgd = torch.optim.SGD(model.parameters(), lr=0.1)
             >>> trainer = Trainer(model, sgd, next_token_loss, progress=False, seed=0)
             >>> sorted(trainer.state_dict())
-            ['callbacks', 'epoch', 'history', 'model', 'optimizer', 'rng', 'step']
+            ['callbacks', 'epoch', 'history', 'model', 'objective', 'optimizer', 'rng', 'step']
         """
         return {
             "model": self.model.state_dict(),
@@ -566,6 +572,7 @@ class Trainer(Generic[ModelT, BatchT]):
             "step": self.step,
             "history": self.history.to_dict(),
             "callbacks": [callback.state_dict() for callback in self.callbacks],
+            "objective": _objective_state(self.objective),
             "rng": capture_rng_states(),
         }
 
@@ -617,6 +624,15 @@ class Trainer(Generic[ModelT, BatchT]):
         self.history = History.from_dict(state["history"])
         for callback, callback_state in zip(self.callbacks, callback_states):
             callback.load_state_dict(callback_state)
+        objective_state = state.get("objective")  # absent from checkpoints before 0.2
+        if objective_state is not None:
+            load = getattr(self.objective, "load_state_dict", None)
+            if not callable(load):
+                raise ValueError(
+                    "the checkpoint holds an objective's state, but this trainer's objective "
+                    "keeps none; pass the same objective to resume"
+                )
+            load(objective_state)
         restore_rng_states(state["rng"])
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
@@ -728,6 +744,13 @@ class Trainer(Generic[ModelT, BatchT]):
 
 
 _STATE_KEYS = ("model", "optimizer", "epoch", "step", "history", "callbacks", "rng")
+
+
+def _objective_state(objective: object) -> Any:
+    """The objective's ``state_dict()`` if it keeps state (carried recurrent states),
+    else ``None``."""
+    save = getattr(objective, "state_dict", None)
+    return save() if callable(save) else None
 
 
 def _check_parts(
