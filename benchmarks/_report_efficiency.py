@@ -1,13 +1,14 @@
 """The performance report's efficiency figure: training FLOP/s against the matmul rate.
 
 The floating-point operations of training the names generator are counted analytically,
-per character: the matrix products of the forward pass (the GRU's input product
-``2 * 3H * I``, its recurrent product ``2 * 3H * H`` and the output layer ``2 * H * V``;
-the letter embedding is a lookup and the gates' elementwise work is left out), times 3 for
-forward and backward (the backward pass takes two products of each forward one, for the
-weights' and for the inputs' gradients). :func:`counted_flops` checks the count with
-``torch.utils.flop_counter.FlopCounterMode`` on one real training step. The rate the
-hardware can reach is measured with ``torch.mm`` on large square matrices.
+per character: the matrix products of the forward pass, ``2 * rows * columns`` for each
+weight matrix of the recurrent cell (every layer's input and recurrent matrices: ``3H x I``
+and ``3H x H`` for a GRU, ``4H x I`` and ``4H x H`` for an LSTM) and of the output layer
+(``V x H``); the letter embedding is a lookup and the gates' elementwise work is left out.
+Times 3 for forward and backward (the backward pass takes two products of each forward
+one, for the weights' and for the inputs' gradients). :func:`counted_flops` checks the
+count with ``torch.utils.flop_counter.FlopCounterMode`` on one real training step. The
+rate the hardware can reach is measured with ``torch.mm`` on large square matrices.
 
 Imported by ``benchmarks/report.py``; never by the package.
 """
@@ -33,43 +34,49 @@ from seqlearn.train import next_token_loss
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def forward_flops_per_character(input_size: int, hidden_size: int, vocab_size: int) -> int:
-    """Matrix-product FLOPs of one step of a one-layer GRU generator's forward pass.
-
-    Args:
-        input_size: ``I``, the GRU's input size (category one-hot plus letter embedding).
-        hidden_size: ``H``.
-        vocab_size: ``V``, the output layer's size.
-
-    Returns:
-        ``2 * (3H * I + 3H * H + H * V)``: one multiply and one add per weight.
+def weight_matrices(model: ConditionalLM[Any]) -> list[tuple[str, int, int]]:
+    """``(name, rows, columns)`` of every matrix one step multiplies by: the cell's
+    (each layer's input and recurrent weights) and the output layer's.
 
     Example:
-        >>> forward_flops_per_character(50, 256, 59)
+        >>> from seqlearn.nn import GRUCell
+        >>> model = ConditionalLM(GRUCell(50, 256), vocab_size=59, num_categories=18,
+        ...                       embedding_dim=32)
+        >>> weight_matrices(model)
+        [('cell.weight_ih', 768, 50), ('cell.weight_hh', 768, 256), ('head.weight', 59, 256)]
+    """
+    matrices = [
+        (f"cell.{name}", int(weight.shape[0]), int(weight.shape[1]))
+        for name, weight in model.cell.named_parameters()
+        if weight.dim() == 2
+    ]
+    head = model.head.weight
+    return [*matrices, ("head.weight", int(head.shape[0]), int(head.shape[1]))]
+
+
+def forward_flops_per_character(matrices: list[tuple[str, int, int]]) -> int:
+    """Matrix-product FLOPs of one step of the forward pass: one multiply and one add per
+    weight, ``2 * sum(rows * columns)``.
+
+    Example:
+        >>> forward_flops_per_character([("w_ih", 768, 50), ("w_hh", 768, 256), ("head", 59, 256)])
         500224
     """
-    gates = 3 * hidden_size  # reset, update and candidate
-    return 2 * (gates * input_size + gates * hidden_size + hidden_size * vocab_size)
+    return 2 * sum(rows * columns for _, rows, columns in matrices)
 
 
-def training_flops_per_character(input_size: int, hidden_size: int, vocab_size: int) -> int:
+def training_flops_per_character(matrices: list[tuple[str, int, int]]) -> int:
     """Forward and backward FLOPs of one character: 3 times the forward products.
 
     Exact for a step whose incoming state needs a gradient; at each sequence's first step
-    the zero initial state needs none, so a real batch does ``2 * 3H * H`` less per
-    sequence (:func:`counted_flops` sees that).
+    the zero initial state needs none, so a real batch does ``2 * rows * columns`` less per
+    sequence for each recurrent matrix (:func:`counted_flops` sees that).
 
     Example:
-        >>> training_flops_per_character(50, 256, 59)
+        >>> training_flops_per_character([("w_ih", 768, 50), ("w_hh", 768, 256), ("head", 59, 256)])
         1500672
     """
-    return 3 * forward_flops_per_character(input_size, hidden_size, vocab_size)
-
-
-def model_sizes(model: Any) -> tuple[int, int, int]:
-    """``(I, H, V)`` of a :class:`~seqlearn.nn.ConditionalLM` over one GRU cell."""
-    cell = model.cell
-    return int(cell.input_size), int(cell.hidden_size), int(model.head.out_features)
+    return 3 * forward_flops_per_character(matrices)
 
 
 def counted_flops(model: ConditionalLM[Any], batch: NextTokenBatch) -> int:
@@ -77,9 +84,15 @@ def counted_flops(model: ConditionalLM[Any], batch: NextTokenBatch) -> int:
 
     The gradients are dropped afterwards; the model's weights are left unchanged.
     """
-    with FlopCounterMode(display=False) as counter:
-        loss = next_token_loss(model, batch)
-        (loss.total / loss.num_items).backward()  # type: ignore[no-untyped-call]
+    # The counter cannot see into torch's oneDNN LSTM kernel: count the decomposed path.
+    onednn = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        with FlopCounterMode(display=False) as counter:
+            loss = next_token_loss(model, batch)
+            (loss.total / loss.num_items).backward()  # type: ignore[no-untyped-call]
+    finally:
+        torch.backends.mkldnn.enabled = onednn
     model.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())
 
@@ -141,9 +154,8 @@ def efficiency_lines(
     """
     generator = seqlearn.load(model_folder)
     model, tokenizer = generator.model, generator.tokenizer
-    sizes = model_sizes(model)
-    inputs, hidden, vocab = sizes
-    per_character = training_flops_per_character(*sizes)
+    matrices = weight_matrices(model)
+    per_character = training_flops_per_character(matrices)
     examples = training_examples(data_dir, seed)
     characters = sum(len(ids) for ids, _ in examples)
     batch_examples = sorted(examples[:64], key=lambda example: -len(example[0]))
@@ -152,14 +164,13 @@ def efficiency_lines(
     counted = counted_flops(model, batch) / int(batch.lengths.sum())
     epoch = statistics.median(epoch_seconds)
     achieved = per_character * characters / epoch
-    gates = 3 * hidden
+    shapes = ", ".join(f"{name} {rows}x{columns}" for name, rows, columns in matrices)
     lines = [
-        f"model: the trained generator, a GRU of {hidden} units over {inputs} inputs (the "
-        f"language one-hot and the letter embedding), {vocab} outputs",
+        f"model: the trained generator ({type(model.cell).__name__}); the matrices a step "
+        f"multiplies by: {shapes}",
         "FLOPs per character, counted analytically: 3 x the forward matrix products "
-        f"(GRU input {2 * gates * inputs:,} + recurrent {2 * gates * hidden:,} + output "
-        f"layer {2 * hidden * vocab:,}; the embedding is a lookup, elementwise work not "
-        f"counted) = {per_character:,}",
+        f"(2 x rows x columns of each: {forward_flops_per_character(matrices):,}; the "
+        f"embedding is a lookup, elementwise work not counted) = {per_character:,}",
         f"  check: torch.utils.flop_counter.FlopCounterMode on one training step of "
         f"{len(batch_examples)} names counts {counted:,.0f} per character (the output layer "
         "at padded positions included, no gradient into the zero initial state)",

@@ -205,8 +205,8 @@ def generation(settings: Settings) -> tuple[TaskResult, Path]:
     metrics = run_example("names_generation", flags, folder, settings)
     ours = seqlearn_run("seqlearn default", metrics, [NLL], settings)
     ours.notes.append(
-        f"examples/names_generation.py defaults (GRU 256 over letter embeddings, Adam, "
-        f"batches of 64 names), {settings.threads} threads, device {settings.device}"
+        f"examples/names_generation.py defaults (2-layer LSTM 256 over letter embeddings, "
+        f"Adam, batches of 64 names), {settings.threads} threads, device {settings.device}"
     )
     task = TaskResult(
         "names generation: held-out NLL in nats per character (lower is better)",
@@ -324,7 +324,7 @@ def classification(settings: Settings) -> TaskResult:
     ours = seqlearn_run("seqlearn default", metrics, [ACCURACY], settings)
     ours.notes.append(
         "examples/names_classification.py defaults (bidirectional GRU, max-pooled, AdamW, "
-        "batches of 64)"
+        "batches of 128, label smoothing 0.1)"
     )
     return TaskResult(
         "names classification: validation accuracy (higher is better)",

@@ -57,7 +57,7 @@ from torch import Tensor, nn
 import seqlearn
 from seqlearn.data import load_names
 from seqlearn.decode import Generation, beam_search, greedy, sample
-from seqlearn.nn import ConditionalLM, ElmanCell, GRUCell, LSTMCell
+from seqlearn.nn import ConditionalLM, ElmanCell, GRUCell, LSTMCell, StackedCell
 from seqlearn.nn.state import map_state
 from seqlearn.tokenize import CharTokenizer
 
@@ -204,12 +204,15 @@ class PlainStep:
     step serves the example's generators: the category and the letter are rows of a table
     (the identity for one-hot vectors, else the learned embedding), an Elman cell is the
     lecture's ``i2h``, a GRU or LSTM cell is ``torch.gru_cell`` / ``torch.lstm_cell`` over
-    its weights, and the output layer reads the new state, or (``readout=
-    "input_and_previous_output"``, the lecture's ``i2o``) the step's input beside the
-    previous state. Nothing of seqlearn runs in :attr:`step`.
+    its weights (layer by layer for a stack), and the output layer reads the new state,
+    or (``readout="input_and_previous_output"``, the lecture's ``i2o``) the step's input
+    beside the previous state. Nothing of seqlearn runs in :attr:`step`.
+
+    A stack of GRU and LSTM cells steps its layers in turn, each reading the one below.
 
     Raises:
-        ValueError: For a cell it does not write out (a stack, a projected LSTM, others).
+        ValueError: For a cell it does not write out (a projected LSTM, a stack holding an
+            Elman cell, others).
     """
 
     def __init__(self, model: ConditionalLM[Any]) -> None:
@@ -221,8 +224,9 @@ class PlainStep:
         self.reads_input = model.readout == "input_and_previous_output"
         cell = model.cell
         self.hidden_size = int(cell.hidden_size)
-        self.lstm = isinstance(cell, LSTMCell)
         self.step: PlainCell
+        layers = list(cell.layers) if isinstance(cell, StackedCell) else [cell]
+        self.layers: list[tuple[bool, list[Tensor]]] = []  # (is an LSTM, fused weights)
         if isinstance(cell, ElmanCell):
             self.weights = [cell.weight.detach()]  # (H, C+E+H): the lecture's i2h
             self.weights.append(
@@ -230,19 +234,23 @@ class PlainStep:
             )
             self.activation = torch.relu if cell.nonlinearity == "relu" else torch.tanh
             self.step = self._elman
-        elif isinstance(cell, GRUCell) or (isinstance(cell, LSTMCell) and cell.weight_hr is None):
-            self.weights = [tensor.detach() for tensor in cell.fused_weights()]
+        elif all(_gated_cell(layer) for layer in layers):
+            for layer in layers:
+                weights = [tensor.detach() for tensor in layer.fused_weights()]
+                self.layers.append((isinstance(layer, LSTMCell), weights))
             self.step = self._gated
         else:
             raise ValueError(
-                "the plain step writes out one Elman, GRU or LSTM cell (no projection), got "
-                f"{type(cell).__name__}"
+                "the plain step writes out one Elman cell, or GRU and LSTM cells (no "
+                f"projection), alone or stacked, got {type(cell).__name__}"
             )
 
     def initial_state(self) -> PlainState:
-        """The zero state of one name."""
+        """The zero state of one name: ``(h,)``, ``(h, c)`` for an LSTM, layer after layer."""
         zeros = self.head_weight.new_zeros(1, self.hidden_size)  # (1, H)
-        return (zeros, zeros) if self.lstm else (zeros,)
+        if not self.layers:
+            return (zeros,)
+        return tuple(zeros for lstm, _ in self.layers for _ in range(2 if lstm else 1))
 
     def _elman(
         self, category: Tensor, letter: Tensor, state: PlainState
@@ -256,13 +264,26 @@ class PlainStep:
         self, category: Tensor, letter: Tensor, state: PlainState
     ) -> tuple[Tensor, PlainState]:
         x = torch.cat((category, letter), dim=1)  # (1, C+E)
-        new: PlainState
-        if self.lstm:
-            new = tuple(torch.lstm_cell(x, (state[0], state[1]), *self.weights))
-        else:
-            new = (torch.gru_cell(x, state[0], *self.weights),)
-        features = torch.cat((x, state[0]), dim=1) if self.reads_input else new[0]
-        return nn.functional.linear(features, self.head_weight, self.head_bias), new
+        new: list[Tensor] = []
+        inputs, at, previous = x, 0, state[0]
+        for lstm, weights in self.layers:  # bottom layer first
+            previous = state[at]  # the layer's output of the previous step
+            if lstm:
+                h, c = torch.lstm_cell(inputs, (state[at], state[at + 1]), *weights)
+                new += [h, c]
+                at += 2
+            else:
+                h = torch.gru_cell(inputs, state[at], *weights)
+                new.append(h)
+                at += 1
+            inputs = h
+        features = torch.cat((x, previous), dim=1) if self.reads_input else inputs
+        return nn.functional.linear(features, self.head_weight, self.head_bias), tuple(new)
+
+
+def _gated_cell(cell: object) -> bool:
+    """Whether the plain step writes out this cell: a GRU, or an LSTM without projection."""
+    return isinstance(cell, GRUCell) or (isinstance(cell, LSTMCell) and cell.weight_hr is None)
 
 
 def _table(

@@ -122,21 +122,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="download and verify the names data into --data-dir if it is missing",
     )
     add_data_flags(parser)
-    parser.add_argument("--epochs", type=int, default=8, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=7, help="training epochs")
     parser.add_argument("--seed", type=int, default=0, help="seed for split, weights, batches")
-    parser.add_argument("--cell", choices=sorted(CELLS), default="gru", help="recurrent cell kind")
+    parser.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent cell kind")
     parser.add_argument("--hidden-size", type=int, default=256, help="hidden state size H")
-    parser.add_argument("--num-layers", type=int, default=1, help="stacked recurrent layers")
+    parser.add_argument("--num-layers", type=int, default=2, help="stacked recurrent layers")
     parser.add_argument(
         "--dropout",
         type=float,
-        default=0.3,
+        default=0.15,
         help="dropout before the output layer and between stacked layers",
     )
     parser.add_argument(
         "--embedding-dim",
         type=int,
-        default=32,
+        default=64,
         help="learned letter embedding size (0: one-hot letters, as in the lecture)",
     )
     parser.add_argument("--batch-size", type=int, default=64, help="names per batch")

@@ -36,8 +36,8 @@ from _report_efficiency import (  # noqa: E402
     counted_flops,
     forward_flops_per_character,
     matmul_rate,
-    model_sizes,
     training_flops_per_character,
+    weight_matrices,
 )
 from _report_runs import (  # noqa: E402
     Settings,
@@ -49,7 +49,7 @@ from _report_runs import (  # noqa: E402
 )
 
 from seqlearn.data.batching import collate_next_token  # noqa: E402
-from seqlearn.nn import ConditionalLM, GRUCell  # noqa: E402
+from seqlearn.nn import ConditionalLM, GRUCell, LSTMCell, StackedCell  # noqa: E402
 
 ACCURACY = Quality("valid_accuracy", "accuracy", higher_is_better=True)
 NLL = Quality("valid_nll", "NLL", higher_is_better=False)
@@ -401,27 +401,41 @@ def test_a_shortened_lecture_run_is_labelled_extrapolated(tmp_path: Path) -> Non
 
 def test_forward_flops_by_hand() -> None:
     # GRU-256 over 18 + 32 inputs, 59 outputs: 2 * (768 * 50 + 768 * 256 + 256 * 59)
-    assert forward_flops_per_character(50, 256, 59) == 2 * (38_400 + 196_608 + 15_104)
-    assert training_flops_per_character(50, 256, 59) == 3 * 500_224
+    gru = [("weight_ih", 768, 50), ("weight_hh", 768, 256), ("head", 59, 256)]
+    assert forward_flops_per_character(gru) == 2 * (38_400 + 196_608 + 15_104)
+    assert training_flops_per_character(gru) == 3 * 500_224
 
 
-def test_flop_count_matches_flop_counter_mode_on_a_tiny_model() -> None:
+@pytest.mark.parametrize("kind", ["gru", "lstm-stack"])
+def test_flop_count_matches_flop_counter_mode_on_a_tiny_model(kind: str) -> None:
     categories, embedding, hidden, vocab, rows, steps = 3, 4, 8, 7, 5, 6
     generator = torch.Generator().manual_seed(0)
+    inputs = categories + embedding
+    if kind == "gru":
+        cell: Any = GRUCell(inputs, hidden, generator=generator)
+        recurrent = [3 * hidden]  # rows of each layer's recurrent matrix
+    else:
+        cell = StackedCell(
+            [LSTMCell(inputs, hidden, generator=generator), LSTMCell(hidden, hidden)],
+            dropout=0.2,
+        )
+        recurrent = [4 * hidden, 4 * hidden]
     model = ConditionalLM(
-        GRUCell(categories + embedding, hidden, generator=generator),
+        cell,
         vocab_size=vocab,
         num_categories=categories,
         embedding_dim=embedding,
         dropout=0.3,
         generator=generator,
     )
-    assert model_sizes(model) == (categories + embedding, hidden, vocab)
+    matrices = weight_matrices(model)
+    assert matrices[-1] == ("head.weight", vocab, hidden)
+    assert [rows for name, rows, _ in matrices if "weight_hh" in name] == recurrent
     ids = torch.randint(vocab - 1, (rows, steps), generator=generator).tolist()
     batch = collate_next_token([(row, i % categories) for i, row in enumerate(ids)], eos_id=6)
-    per_character = training_flops_per_character(*model_sizes(model))
+    per_character = training_flops_per_character(matrices)
     # Equal lengths, so no padding; the zero initial state of each row needs no gradient.
-    no_initial_gradient = rows * 2 * 3 * hidden * hidden
+    no_initial_gradient = rows * sum(2 * gates * hidden for gates in recurrent)
     assert counted_flops(model, batch) == per_character * rows * steps - no_initial_gradient
     assert all(parameter.grad is None for parameter in model.parameters())
 

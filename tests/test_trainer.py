@@ -491,6 +491,33 @@ def test_classification_loss_against_a_hand_computation() -> None:
     assert float(loss.total) == pytest.approx(reference, rel=1e-5)
 
 
+@pytest.mark.parametrize("epsilon", [0.1, 0.35])
+def test_label_smoothing_against_a_hand_computation_in_training_only(epsilon: float) -> None:
+    model = MeanClassifier()
+    batch = collate_classification([(ids, i % 3) for i, (ids, _) in enumerate(TEXTS)])
+    with torch.no_grad():
+        logits = model(batch.inputs, batch.lengths).double().tolist()
+        smoothed = classification_loss(model.train(), batch, label_smoothing=epsilon)
+        plain_in_eval = classification_loss(model.eval(), batch, label_smoothing=epsilon)
+        plain = classification_loss(model, batch)
+    reference = 0.0
+    for row, label in zip(logits, batch.labels.tolist()):
+        log_z = math.log(sum(math.exp(value) for value in row))
+        target = [epsilon / 3 + (1 - epsilon) * (c == label) for c in range(3)]
+        reference += sum(t * (log_z - value) for t, value in zip(target, row))
+    assert float(smoothed.total) == pytest.approx(reference, rel=1e-5)
+    assert float(smoothed.total) != pytest.approx(float(plain.total))
+    assert float(plain_in_eval.total) == float(plain.total)  # validation: plain cross-entropy
+    assert smoothed.num_correct == plain.num_correct and smoothed.num_items == 6
+
+
+@pytest.mark.parametrize("epsilon", [-0.1, 1.0, 1.5])
+def test_label_smoothing_outside_zero_to_one_is_refused(epsilon: float) -> None:
+    batch = collate_classification(TEXTS)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        classification_loss(MeanClassifier(), batch, label_smoothing=epsilon)
+
+
 def test_a_classifier_records_train_and_valid_accuracy() -> None:
     model = MeanClassifier(seed=1)
     initial = copy.deepcopy(model)

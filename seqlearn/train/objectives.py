@@ -179,27 +179,49 @@ class ClassifierProtocol(Protocol):
         ...
 
 
-def classification_loss(model: ClassifierProtocol, batch: ClassificationBatch) -> LossSum:
+def classification_loss(
+    model: ClassifierProtocol, batch: ClassificationBatch, *, label_smoothing: float = 0.0
+) -> LossSum:
     """Cross-entropy of each sequence's label, summed, with the count of correct labels.
 
     Args:
         model: Any classifier ``(inputs, lengths) -> logits (B, C)``.
         batch: Inputs, lengths and labels.
+        label_smoothing: In ``[0, 1)``: the target puts ``1 - label_smoothing`` on the
+            label and spreads ``label_smoothing`` evenly over all ``C`` classes (torch's
+            ``cross_entropy(label_smoothing=...)``). It applies while the model trains
+            only: in evaluation mode (the trainer's validation) the loss is the plain
+            cross-entropy, so held-out losses stay comparable. Bind it with
+            :func:`functools.partial` to give the trainer a two-argument objective.
 
     Returns:
         The summed loss, the number of sequences and how many were labelled right.
 
+    Raises:
+        ValueError: If ``label_smoothing`` is outside ``[0, 1)``.
+
     Example:
+        >>> import functools
         >>> import torch
         >>> from seqlearn.data.batching import collate_classification
         >>> batch = collate_classification([([1, 2], 0), ([3], 1)])
         >>> model = lambda inputs, lengths: torch.tensor([[2.0, 0.0], [3.0, 0.0]])
         >>> loss = classification_loss(model, batch)
-        >>> loss.num_items, loss.num_correct
-        (2, 1)
+        >>> loss.num_items, loss.num_correct, round(float(loss.total), 4)
+        (2, 1, 3.1755)
+        >>> smoothed = functools.partial(classification_loss, label_smoothing=0.1)
+        >>> round(float(smoothed(model, batch).total), 4)  # targets 0.95 / 0.05
+        3.1255
     """
+    if label_smoothing:
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        if not getattr(model, "training", True):
+            label_smoothing = 0.0
     logits = model(batch.inputs, batch.lengths)  # (B, C)
-    total = nn.functional.cross_entropy(logits, batch.labels, reduction="sum")
+    total = nn.functional.cross_entropy(
+        logits, batch.labels, reduction="sum", label_smoothing=label_smoothing
+    )
     correct = int(torch.count_nonzero(logits.argmax(dim=-1) == batch.labels))
     return LossSum(total, int(batch.labels.size(0)), correct)
 
