@@ -4,8 +4,8 @@ Runs one example (``names_classification``, ``names_generation`` or ``sentiment`
 process with its own flags, after changing one thing the flags cannot reach:
 
 - ``--label-smoothing E``: ``sentiment``'s cross-entropy with label smoothing ``E``
-  (``classification_loss(label_smoothing=E)``, in training only; ``names_classification``
-  has its own ``--label-smoothing`` flag, which wins).
+  (``classification_loss(label_smoothing=E)``, in training only); refused for
+  ``names_classification``, which has its own ``--label-smoothing`` flag.
 - ``--ema DECAY`` (with ``--ema-start EPOCH``): an exponential moving average of the
   weights, updated after every optimiser step from epoch ``EPOCH`` on, is what each
   validation scores (the trained weights are put back after it); ``--ema 1`` is the plain
@@ -100,15 +100,13 @@ def score_the_average(average: WeightAverage) -> None:
     Trainer.__init__ = init_with_average  # type: ignore[method-assign]
 
 
-def smoothed_loss(epsilon: float) -> Any:
-    """The classifiers' objective with label smoothing in training."""
-    return functools.partial(classification_loss, label_smoothing=epsilon)
-
-
 def change(example: dict[str, Any], args: argparse.Namespace) -> None:
     """Apply the ablation's changes to the example's namespace."""
     if args.label_smoothing:
-        example["classification_loss"] = smoothed_loss(args.label_smoothing)
+        smoothing = args.label_smoothing
+        example["classification_loss"] = functools.partial(
+            classification_loss, label_smoothing=smoothing
+        )
     if args.weight_drop:
         plain = example["GRUCell"]
 
@@ -174,6 +172,8 @@ def main() -> None:
     split = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:split])
     args.flags = argv[split + 1 :]  # the example's own flags, after --
+    if args.label_smoothing and args.example == "names_classification":
+        parser.error("names_classification takes its own --label-smoothing, after --")
     loaded = runpy.run_path(str(ROOT / "examples" / f"{args.example}.py"))
     example: dict[str, Any] = loaded["main"].__globals__  # the globals main reads (not a copy)
     change(example, args)
