@@ -14,18 +14,37 @@ process with its own flags, after changing one thing the flags cannot reach:
   :class:`seqlearn.nn.WeightDrop` (the classifiers).
 - ``--word-dropout P``, ``--embedding-dropout P``: set on the
   :class:`seqlearn.nn.SequenceClassifier` the example builds.
-- ``--two-layers P``: the classifier's encoder becomes two bidirectional GRU layers with
-  dropout ``P`` between them (``names_classification`` only).
+- ``--two-layers P`` (with ``--locked``): the classifier's encoder becomes two
+  bidirectional GRU layers of the example's ``--hidden-size`` with dropout ``P`` between
+  them (locked: one mask per sequence).
+- ``--pooling max+mean|max+final|attention``: the classifier pools the encoder's outputs
+  with the max and the mean side by side, the max and both directions' final outputs side
+  by side, or :class:`seqlearn.nn.AttentionPooling`, instead of the max alone.
+- ``--widen-embedding N`` (``sentiment``): ``N`` learned dimensions, drawn from
+  ``N(0, 0.1^2)``, appended to each word's GloVe vector.
+- ``--oversample-sentences K`` (``sentiment``): the training phrases plus ``K`` more copies
+  of every whole training sentence.
+- ``--model-seed S``: the model's initial weights drawn with seed ``S`` instead of
+  ``--seed`` (which also picks the names' split), so several models share one split.
+
+``--ensemble DIR DIR ...`` instead scores the average of the class probabilities of the
+models that earlier runs saved (the example's ``--out`` folders) on the example's held-out
+data in ``--data-dir`` (default: ``$SEQLEARN_DATA``, else the per-user cache):
+``names_classification``'s held-out fifth of the split of ``--seed`` (the example's
+default ``--valid-fraction``), ``sentiment``'s ``rotten_tomatoes/valid.tsv`` phrases and
+sentences; next to each model's own accuracy.
 
 It prints one line: the example's final validation figures, its training seconds and the
 load average. Time only on an otherwise idle machine, one run at a time::
 
-    python benchmarks/ablations.py names_classification --label-smoothing 0.1 -- --no-progress
+    python benchmarks/ablations.py sentiment --label-smoothing 0.1 -- --no-progress
+    python benchmarks/ablations.py names_classification --ensemble runs/a runs/b
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import os
 import runpy
@@ -36,13 +55,21 @@ from typing import Any
 
 import torch
 
+import seqlearn
+from seqlearn.artifacts import TextClassifier
+from seqlearn.data import load_names, read_sentiment_file, stratified_split
+from seqlearn.data.names import default_data_dir
 from seqlearn.nn import (
+    AttentionPooling,
     Bidirectional,
     GRUCell,
     SequenceClassifier,
     StackedLayers,
     WeightDrop,
+    bidirectional_final,
     max_pool,
+    mean_pool,
+    register,
 )
 from seqlearn.train import Callback, Trainer, classification_loss
 
@@ -96,8 +123,20 @@ def score_the_average(average: WeightAverage) -> None:
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), average]
         init(trainer, *args, **kwargs)
 
-    Trainer.validate = validate_average  # type: ignore[method-assign]
-    Trainer.__init__ = init_with_average  # type: ignore[method-assign]
+    Trainer.validate = validate_average  # type: ignore[method-assign, assignment]
+    Trainer.__init__ = init_with_average  # type: ignore[method-assign, assignment]
+
+
+@register("benchmarks.ablations.max_and_mean")
+def max_and_mean(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``(B, T, F) -> (B, 2F)``: the max and the mean over the valid steps, side by side."""
+    return torch.cat((max_pool(outputs, lengths), mean_pool(outputs, lengths)), dim=-1)
+
+
+@register("benchmarks.ablations.max_and_final")
+def max_and_final(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``(B, T, F) -> (B, 2F)``: the max, and both directions' final outputs, side by side."""
+    return torch.cat((max_pool(outputs, lengths), bidirectional_final(outputs, lengths)), -1)
 
 
 def change(example: dict[str, Any], args: argparse.Namespace) -> None:
@@ -110,18 +149,37 @@ def change(example: dict[str, Any], args: argparse.Namespace) -> None:
     if args.weight_drop:
         plain = example["GRUCell"]
 
-        def dropped(*cell_args: Any, **kwargs: Any) -> WeightDrop:
+        def dropped(*cell_args: Any, **kwargs: Any) -> WeightDrop[Any]:
             cell = plain(*cell_args, **kwargs)
             return WeightDrop(cell, args.weight_drop, generator=kwargs.get("generator"))
 
         example["GRUCell"] = dropped
+    if args.widen_embedding:
+        widen(example, args.widen_embedding)
+    if args.oversample_sentences:
+        oversample(example, args.oversample_sentences)
     build = example["build_model"]
 
     def build_changed(flags: argparse.Namespace, *more: Any) -> Any:
+        if args.model_seed is not None:
+            flags = copy.copy(flags)
+            flags.seed = args.model_seed  # the weights' seed; the split is already drawn
+        model = build(flags, *more)
+        changes: dict[str, Any] = {}
         if args.two_layers is not None:
-            model = two_layers(flags, *more, dropout=args.two_layers)
-        else:
-            model = build(flags, *more)
+            changes["encoder"] = two_layers(model.input_size, flags, args)
+        if args.pooling is not None:
+            encoder = changes.get("encoder", model.encoder)
+            features = encoder.output_size  # F of the encoder's outputs (B, T, F)
+            if args.pooling == "attention":
+                generator = torch.Generator().manual_seed(flags.seed)
+                changes["pooling"] = AttentionPooling(features, generator=generator)
+                changes["hidden_size"] = features
+            else:
+                changes["pooling"] = POOLINGS[args.pooling]
+                changes["hidden_size"] = 2 * features
+        if changes:
+            model = rebuilt(model, flags.seed, **changes)
         if args.word_dropout is not None:
             model.word_dropout = args.word_dropout
         if args.embedding_dropout is not None:
@@ -131,28 +189,113 @@ def change(example: dict[str, Any], args: argparse.Namespace) -> None:
     example["build_model"] = build_changed
 
 
-def two_layers(
-    flags: argparse.Namespace, vocab_size: int, num_classes: int, *, dropout: float
-) -> SequenceClassifier:
-    """``names_classification``'s model with two bidirectional GRU layers."""
+POOLINGS = {"max+mean": max_and_mean, "max+final": max_and_final}
+
+
+def rebuilt(model: SequenceClassifier, seed: int, **changes: Any) -> SequenceClassifier:
+    """The example's classifier again, with some of its parts changed (a new output layer)."""
+    parts: dict[str, Any] = {
+        "encoder": model.encoder,
+        "vocab_size": model.vocab_size,
+        "num_classes": model.num_classes,
+        "pooling": model.pooling,
+        "dropout": model.dropout,
+        "embedding_dropout": model.embedding_dropout,
+        "word_dropout": model.word_dropout,
+        "generator": torch.Generator().manual_seed(seed),
+    }
+    embedding = model.token_embedding
+    assert embedding is not None, "the examples' classifiers embed their tokens"
+    if model.pretrained_embedding:
+        parts["embedding"] = embedding
+    else:
+        parts["embedding_dim"] = embedding.embedding_dim
+    return SequenceClassifier(**{**parts, **changes})
+
+
+def two_layers(input_size: int, flags: argparse.Namespace, args: argparse.Namespace) -> Any:
+    """Two bidirectional GRU layers of ``--hidden-size`` over the classifier's embeddings."""
     g = torch.Generator().manual_seed(flags.seed)
-    e, h = flags.embedding_dim, flags.hidden_size
-    encoder = StackedLayers(
+    e, h = input_size, flags.hidden_size
+    return StackedLayers(
         [
             Bidirectional(GRUCell(e, h, generator=g), GRUCell(e, h, generator=g)),
             Bidirectional(GRUCell(2 * h, h, generator=g), GRUCell(2 * h, h, generator=g)),
         ],
-        dropout=dropout,
+        dropout=args.two_layers,
+        locked=args.locked,
     )
-    return SequenceClassifier(
-        encoder,
-        vocab_size=vocab_size,
-        num_classes=num_classes,
-        embedding_dim=e,
-        pooling=max_pool,
-        dropout=flags.dropout,
-        generator=g,
-    )
+
+
+def widen(example: dict[str, Any], size: int) -> None:
+    """Make ``sentiment``'s GloVe embedding ``size`` learned dimensions wider."""
+    glove_embedding = example["glove_embedding"]
+
+    def widened(*embedding_args: Any, **kwargs: Any) -> torch.nn.Embedding:
+        glove = glove_embedding(*embedding_args, **kwargs)
+        rows, dim = glove.weight.shape
+        extra = 0.1 * torch.randn(rows, size, generator=torch.Generator().manual_seed(0))
+        wide = torch.nn.Embedding(rows, dim + size)
+        with torch.no_grad():
+            wide.weight.copy_(torch.cat((glove.weight.detach(), extra), dim=1))
+        wide.weight.requires_grad_(glove.weight.requires_grad)
+        return wide
+
+    example["glove_embedding"] = widened
+
+
+def oversample(example: dict[str, Any], copies: int) -> None:
+    """Add ``copies`` more copies of every whole training sentence to ``sentiment``'s data."""
+    encode = example["encode"]
+    calls = 0
+
+    def encode_more(phrases: Any, tokenizer: Any) -> Any:
+        nonlocal calls
+        examples, kept = encode(phrases, tokenizer)
+        calls += 1
+        if calls > 1:  # the training phrases are encoded first
+            return examples, kept
+        sentences, _ = encode(phrases.sentences(), tokenizer)
+        return [*examples, *sentences * copies], kept
+
+    example["encode"] = encode_more
+
+
+def ensemble(args: argparse.Namespace) -> None:
+    """Print each saved model's held-out accuracy and that of their mean probabilities."""
+    data_dir = Path(args.data_dir) if args.data_dir is not None else default_data_dir()
+    if args.example == "names_classification":
+        names = load_names(data_dir)
+        split = torch.Generator().manual_seed(args.seed)
+        _, held_out = stratified_split(names.labels, 0.2, generator=split)
+        sets = {"valid": ([names.texts[i] for i in held_out], [names.labels[i] for i in held_out])}
+    else:
+        phrases = read_sentiment_file(data_dir / "rotten_tomatoes" / "valid.tsv")
+        sentences = phrases.sentences()
+        assert phrases.labels is not None and sentences.labels is not None
+        sets = {
+            "valid": (phrases.texts, phrases.labels),
+            "valid_sentence": (sentences.texts, sentences.labels),
+        }
+    models: list[TextClassifier] = []
+    for folder in args.ensemble:
+        model = seqlearn.load(folder)
+        if not isinstance(model, TextClassifier):
+            raise SystemExit(f"{folder} holds a {type(model).__name__}, not a classifier")
+        models.append(model)
+    for name, (texts, labels) in sets.items():
+        truth = torch.tensor(labels)
+        probabilities = [model.predict_proba(texts) for model in models]  # each (N, C)
+        for folder, p in zip(args.ensemble, probabilities, strict=True):
+            print(f"{name} accuracy of {folder}: {accuracy(p, truth):.4f}")
+        mean = torch.stack(probabilities).mean(0)
+        print(f"{name} accuracy of their mean probabilities: {accuracy(mean, truth):.4f}")
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+def accuracy(probabilities: torch.Tensor, truth: torch.Tensor) -> float:
+    """Share of rows whose most probable class is the true one."""
+    return (probabilities.argmax(-1) == truth).float().mean().item()
 
 
 def main() -> None:
@@ -168,12 +311,28 @@ def main() -> None:
     parser.add_argument("--word-dropout", type=float, default=None)
     parser.add_argument("--embedding-dropout", type=float, default=None)
     parser.add_argument("--two-layers", type=float, default=None, metavar="DROPOUT")
+    parser.add_argument("--locked", action="store_true", help="--two-layers: locked dropout")
+    parser.add_argument("--pooling", choices=[*POOLINGS, "attention"], default=None)
+    parser.add_argument("--widen-embedding", type=int, default=0, metavar="N")
+    parser.add_argument("--oversample-sentences", type=int, default=0, metavar="K")
+    parser.add_argument("--model-seed", type=int, default=None, metavar="S")
+    parser.add_argument("--ensemble", nargs="+", default=None, metavar="DIR")
+    parser.add_argument("--data-dir", default=os.environ.get("SEQLEARN_DATA"))
+    parser.add_argument("--seed", type=int, default=0, help="--ensemble: the names' split")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:split])
     args.flags = argv[split + 1 :]  # the example's own flags, after --
     if args.label_smoothing and args.example == "names_classification":
         parser.error("names_classification takes its own --label-smoothing, after --")
+    sentiment_only = args.widen_embedding or args.oversample_sentences
+    if sentiment_only and args.example != "sentiment":
+        parser.error("--widen-embedding and --oversample-sentences change sentiment only")
+    if args.ensemble is not None:
+        if args.example == "names_generation":
+            parser.error("--ensemble scores the classifiers only")
+        ensemble(args)
+        return
     loaded = runpy.run_path(str(ROOT / "examples" / f"{args.example}.py"))
     example: dict[str, Any] = loaded["main"].__globals__  # the globals main reads (not a copy)
     change(example, args)
