@@ -265,9 +265,9 @@ class PlainStep:
     ) -> tuple[Tensor, PlainState]:
         x = torch.cat((category, letter), dim=1)  # (1, C+E)
         new: list[Tensor] = []
-        inputs, at, previous = x, 0, state[0]
+        inputs, at = x, 0
         for lstm, weights in self.layers:  # bottom layer first
-            previous = state[at]  # the layer's output of the previous step
+            previous = state[at]  # this layer's output of the previous step; the top's is read
             if lstm:
                 h, c = torch.lstm_cell(inputs, (state[at], state[at + 1]), *weights)
                 new += [h, c]
